@@ -1,0 +1,195 @@
+"""The colour rule (red / green / blue) and its materialisation with a validity window.
+
+A subject's colour only changes on the (Asia/Shanghai) days when one of its records starts,
+stops being published, is repaired, or enters or leaves a suspension. So we store the colour
+with the window [valid_from, valid_until) between two such days; a scan reads one row and,
+as long as ``at`` is inside the window, needs no look at the records. Every operation that
+changes a record refreshes its subject's colour in the same transaction; bulk imports refresh
+the subjects they touched in one pass.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from typing import NamedTuple
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from . import timeutil
+from .models import Colour, CreditRecord, RecordKind, Subject
+
+_DAY = timedelta(days=1)
+
+
+class RecordDates(NamedTuple):
+    """What the colour rule needs of a record: its kind and its dates."""
+
+    kind: RecordKind | str
+    effective_on: date
+    published_until: date | None = None
+    repaired_on: date | None = None
+    suspended_on: date | None = None
+    suspended_until: date | None = None
+
+
+@dataclass(frozen=True)
+class ColourState:
+    colour: Colour
+    valid_from: datetime | None   # None: since forever
+    valid_until: datetime | None  # None: until a record changes
+
+    def holds_at(self, at: datetime) -> bool:
+        return ((self.valid_from is None or self.valid_from <= at)
+                and (self.valid_until is None or at < self.valid_until))
+
+
+def in_force(r: RecordDates, day: date) -> bool:
+    """Does the record count on this local day?"""
+    if r.effective_on > day:
+        return False
+    if r.published_until is not None and day > r.published_until:
+        return False
+    if r.kind == RecordKind.bad:
+        if r.repaired_on is not None and r.repaired_on <= day:
+            return False
+        if (r.suspended_on is not None and r.suspended_on <= day
+                and (r.suspended_until is None or day <= r.suspended_until)):
+            return False
+    return True
+
+
+def _change_days(r: RecordDates) -> Iterator[date]:
+    """The first days on which the record's in-force status may differ from the day before."""
+    yield r.effective_on
+    if r.published_until is not None:
+        yield r.published_until + _DAY
+    if r.kind == RecordKind.bad:
+        if r.repaired_on is not None:
+            yield r.repaired_on
+        if r.suspended_on is not None:
+            yield r.suspended_on
+            if r.suspended_until is not None:
+                yield r.suspended_until + _DAY
+
+
+def compute(records: Iterable[RecordDates], at: datetime) -> ColourState:
+    """The colour at ``at`` and the window around ``at`` in which it stays the same."""
+    day = timeutil.local_date(at)
+    bad = honour = False
+    last_change: date | None = None
+    next_change: date | None = None
+    for r in records:
+        if in_force(r, day):
+            if r.kind == RecordKind.bad:
+                bad = True
+            else:
+                honour = True
+        for d in _change_days(r):
+            if d <= day:
+                if last_change is None or d > last_change:
+                    last_change = d
+            elif next_change is None or d < next_change:
+                next_change = d
+    colour = Colour.red if bad else Colour.green if honour else Colour.blue
+    return ColourState(
+        colour,
+        timeutil.start_of(last_change) if last_change else None,
+        timeutil.start_of(next_change) if next_change else None,
+    )
+
+
+_DATES = (CreditRecord.kind, CreditRecord.effective_on, CreditRecord.published_until,
+          CreditRecord.repaired_on, CreditRecord.suspended_on, CreditRecord.suspended_until)
+
+
+def _records_of(session: Session, subject_id: int) -> list[RecordDates]:
+    rows = session.execute(select(*_DATES).where(CreditRecord.subject_id == subject_id))
+    return [RecordDates(*row) for row in rows]
+
+
+def cached(subject: Subject) -> ColourState | None:
+    if subject.colour is None:
+        return None
+    return ColourState(subject.colour, subject.colour_valid_from, subject.colour_valid_until)
+
+
+def colour(session: Session, subject: Subject, at: datetime | None = None) -> Colour:
+    """The subject's colour at ``at`` (default: now). One row read while the stored window holds."""
+    return colour_state(session, subject, at).colour
+
+
+def colour_state(session: Session, subject: Subject, at: datetime | None = None) -> ColourState:
+    at = at or timeutil.now()
+    state = cached(subject)
+    if state is not None and state.holds_at(at):
+        return state
+    state = compute(_records_of(session, subject.id), at)
+    if abs(at - timeutil.now()) < timedelta(minutes=5):
+        store(subject, state)  # only the present is worth keeping
+    return state
+
+
+def store(subject: Subject, state: ColourState) -> None:
+    subject.colour = state.colour
+    subject.colour_valid_from = state.valid_from
+    subject.colour_valid_until = state.valid_until
+
+
+def refresh(session: Session, subject: Subject, at: datetime | None = None) -> ColourState:
+    """Recompute after the subject's records changed; call in the same transaction as the change."""
+    session.flush()
+    state = compute(_records_of(session, subject.id), at or timeutil.now())
+    store(subject, state)
+    return state
+
+
+def compute_many(rows: Iterable[tuple], at: datetime) -> Iterator[tuple[int, ColourState]]:
+    """States for many subjects from rows of (subject_id, *RecordDates) ordered by subject_id."""
+    for subject_id, group in groupby(rows, key=lambda row: row[0]):
+        yield subject_id, compute((RecordDates(*row[1:]) for row in group), at)
+
+
+def refresh_all(session: Session, subject_ids: Iterable[int] | None = None, *,
+                at: datetime | None = None, batch: int = 5000) -> int:
+    """Recompute the stored colour of the given subjects (default: all). Returns how many were written.
+
+    Subjects without records become blue. Used after bulk changes; streams, so memory stays flat.
+    """
+    at = at or timeutil.now()
+    blue = ColourState(Colour.blue, None, None)
+    ids_query = select(Subject.id).order_by(Subject.id)
+    if subject_ids is not None:
+        ids = sorted(set(subject_ids))
+        chunks = (ids[i:i + batch] for i in range(0, len(ids), batch))
+    else:
+        chunks = _chunked(session.scalars(ids_query.execution_options(yield_per=batch)), batch)
+    written = 0
+    for chunk in chunks:
+        rows = session.execute(
+            select(CreditRecord.subject_id, *_DATES)
+            .where(CreditRecord.subject_id.in_(chunk))
+            .order_by(CreditRecord.subject_id))
+        states = dict(compute_many(rows, at))
+        params = [{"sid": sid, "col": (s := states.get(sid, blue)).colour.value,
+                   "vf": s.valid_from, "vu": s.valid_until} for sid in chunk]
+        session.connection().execute(
+            update(Subject.__table__)
+            .where(Subject.__table__.c.id == bindparam("sid"))
+            .values(colour=bindparam("col"), colour_valid_from=bindparam("vf"), colour_valid_until=bindparam("vu")),
+            params)
+        written += len(chunk)
+    return written
+
+
+def _chunked(it: Iterable[int], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for x in it:
+        chunk.append(x)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,63 @@
+"""Domain errors: a stable machine code, a Chinese message for people, and a kind the edge maps to a status."""
+from __future__ import annotations
+
+# kind -> what it means; webhooks/errors.py maps kinds to HTTP statuses.
+INVALID = "invalid"
+NOT_FOUND = "not_found"
+FORBIDDEN = "forbidden"
+CONFLICT = "conflict"
+UNAUTHENTICATED = "unauthenticated"
+
+# The catalogue of domain error codes. It is part of the API: docs/errors.md is generated from it
+# (`xinma docs errors`) and a test keeps the two in step.
+CATALOGUE: dict[str, tuple[str, str]] = {
+    # identifiers and subjects
+    "bad_identifier": (INVALID, "证件号码格式不正确"),
+    "bad_check_digit": (INVALID, "证件号码校验位错误"),
+    "bad_subject_kind": (INVALID, "主体类型不正确"),
+    "bad_name": (INVALID, "名称不能为空且不超过100个字符"),
+    "subject_not_found": (NOT_FOUND, "未找到该信用主体"),
+    "subject_exists": (CONFLICT, "该信用主体已存在"),
+    # records
+    "unknown_category": (INVALID, "未知的信用信息类别"),
+    "category_exists": (CONFLICT, "该类别已存在"),
+    "category_kind_mismatch": (INVALID, "类别与主体类型不符"),
+    "bad_date": (INVALID, "日期格式不正确（应为 YYYY-MM-DD）"),
+    "dates_out_of_order": (INVALID, "日期先后顺序不正确"),
+    "record_not_found": (NOT_FOUND, "未找到该信用记录"),
+    "not_a_bad_record": (CONFLICT, "只有失信记录可以修复或暂缓"),
+    "already_repaired": (CONFLICT, "该记录已修复"),
+    "bad_grade": (INVALID, "信用等级应为 A、B、C 或 D"),
+    "bad_risk_level": (INVALID, "风险等级不正确"),
+    # organisations, accounts, sessions
+    "organisation_not_found": (NOT_FOUND, "未找到该组织"),
+    "account_not_found": (NOT_FOUND, "未找到该账号"),
+    "login_taken": (CONFLICT, "该登录名已被使用"),
+    "bad_credentials": (UNAUTHENTICATED, "登录名或密码错误"),
+    "not_authenticated": (UNAUTHENTICATED, "请先登录"),
+    "session_expired": (UNAUTHENTICATED, "登录已过期，请重新登录"),
+    "account_not_active": (FORBIDDEN, "账号尚未通过审核或已停用"),
+    "forbidden": (FORBIDDEN, "无权进行此操作"),
+    "no_subject": (CONFLICT, "账号尚未绑定信用主体"),
+    "subject_already_bound": (CONFLICT, "账号已绑定信用主体"),
+    "bad_review_decision": (INVALID, "审核结论不正确"),
+    "reason_required": (INVALID, "驳回或停用时必须填写原因"),
+    "illegal_transition": (CONFLICT, "当前状态下不能进行此操作"),
+    "declaration_not_found": (NOT_FOUND, "未找到该荣誉申报"),
+    "demo_account_not_found": (NOT_FOUND, "没有这个演示账号"),
+}
+
+
+class DomainError(Exception):
+    """Raised by operations; the edge turns it into an HTTP error or a chat reply."""
+
+    def __init__(self, code: str, message: str | None = None, *, detail: dict | None = None):
+        kind, default_message = CATALOGUE[code]
+        super().__init__(code)
+        self.code = code
+        self.kind = kind
+        self.message = message or default_message
+        self.detail = detail or {}
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.code!r})"

@@ -1,0 +1,288 @@
+"""The credit ledger and who may use it: SQLAlchemy 2.0 typed models."""
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    Date, DateTime, Enum, ForeignKey, Index, LargeBinary, MetaData, String, Text, TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from . import timeutil
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value
+
+    def process_result_value(self, value, dialect):
+        return timeutil.aware(value)
+
+
+class StrEnum(str, enum.Enum):
+    def __str__(self) -> str:
+        return self.value
+
+
+class SubjectKind(StrEnum):
+    person = "person"
+    enterprise = "enterprise"
+    institution = "institution"
+
+
+class Colour(StrEnum):
+    green = "green"
+    blue = "blue"
+    red = "red"
+
+
+class RecordKind(StrEnum):
+    honour = "honour"
+    bad = "bad"
+
+
+class Grade(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+
+
+class RiskLevel(StrEnum):
+    high = "high"            # 高风险
+    elevated = "elevated"    # 较高风险
+    moderate = "moderate"    # 较低风险
+    low = "low"              # 低风险
+
+
+class AppliesTo(StrEnum):
+    person = "person"
+    organisation = "organisation"
+    any = "any"
+
+
+class OrganisationKind(StrEnum):
+    department = "department"
+    institution = "institution"
+    enterprise = "enterprise"
+    merchant = "merchant"
+
+
+class Status(StrEnum):
+    """Onboarding state of organisations and accounts."""
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+    suspended = "suspended"
+
+
+class Role(StrEnum):
+    citizen = "citizen"
+    enterprise_agent = "enterprise_agent"
+    clerk = "clerk"
+    org_admin = "org_admin"
+    platform_admin = "platform_admin"
+
+
+class DeclarationStatus(StrEnum):
+    pending = "pending"
+    approved = "approved"
+    rejected = "rejected"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, validate_strings=True,
+                values_callable=lambda e: [m.value for m in e], length=24)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Subject(Base):
+    """A natural or legal person, known only by a keyed hash of its identifier."""
+
+    __tablename__ = "subject"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[SubjectKind] = mapped_column(_enum(SubjectKind, "subject_kind"))
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    id_masked: Mapped[str] = mapped_column(String(18))
+    name_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    name_masked: Mapped[str] = mapped_column(String(64))
+    grade: Mapped[Grade | None] = mapped_column(_enum(Grade, "grade"))
+    grade_evaluated_on: Mapped[date | None] = mapped_column(Date)
+    risk_level: Mapped[RiskLevel | None] = mapped_column(_enum(RiskLevel, "risk_level"))
+    # The colour, materialised with the window in which it stays true (see handlers/colours.py).
+    colour: Mapped[Colour | None] = mapped_column(_enum(Colour, "colour"))
+    colour_valid_from: Mapped[datetime | None]
+    colour_valid_until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+
+    records: Mapped[list[CreditRecord]] = relationship(back_populates="subject", lazy="raise_on_sql")
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind == SubjectKind.person
+
+
+class Category(Base):
+    """Kinds of honour and bad record (星级志愿者, 失信被执行人 …); an extensible table."""
+
+    __tablename__ = "category"
+
+    code: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[RecordKind] = mapped_column(_enum(RecordKind, "record_kind"))
+    applies_to: Mapped[AppliesTo] = mapped_column(_enum(AppliesTo, "applies_to"), default=AppliesTo.any)
+
+
+class CreditRecord(Base):
+    """One honour or bad record from a source organisation. Dates are Asia/Shanghai calendar dates."""
+
+    __tablename__ = "credit_record"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_credit_record_source_external_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[RecordKind] = mapped_column(_enum(RecordKind, "record_kind"))
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    source: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(128))
+    effective_on: Mapped[date] = mapped_column(Date)
+    published_until: Mapped[date | None] = mapped_column(Date)  # last day it counts; NULL: no end
+    repaired_on: Mapped[date | None] = mapped_column(Date)      # 信用修复: stops counting from this day
+    repair_reason: Mapped[str | None] = mapped_column(Text)
+    suspended_on: Mapped[date | None] = mapped_column(Date)     # 暂缓: does not count from this day …
+    suspended_until: Mapped[date | None] = mapped_column(Date)  # … through this day (NULL: until lifted)
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    updated_at: Mapped[datetime] = mapped_column(default=timeutil.now, onupdate=timeutil.now)
+
+    subject: Mapped[Subject] = relationship(back_populates="records")
+    category: Mapped[Category] = relationship(lazy="joined")
+
+
+class Organisation(Base):
+    """An incentive provider or issuer: a department, institution, enterprise or merchant."""
+
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[OrganisationKind] = mapped_column(_enum(OrganisationKind, "organisation_kind"))
+    status: Mapped[Status] = mapped_column(_enum(Status, "status"), default=Status.pending)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    contact: Mapped[str | None] = mapped_column(String(200))
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subject.id"))
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    reviewed_at: Mapped[datetime | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", use_alter=True))
+
+
+class Account(Base):
+    """A person's login. Bound to a subject once they prove who they are; later to a WeChat openid."""
+
+    __tablename__ = "account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    login: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subject.id"), index=True)
+    status: Mapped[Status] = mapped_column(_enum(Status, "status"), default=Status.pending)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    reviewed_at: Mapped[datetime | None]
+
+    subject: Mapped[Subject | None] = relationship(lazy="joined")
+    grants: Mapped[list[RoleGrant]] = relationship(back_populates="account", lazy="selectin",
+                                                   cascade="all, delete-orphan")
+
+    def has_role(self, role: Role, *, organisation_id: int | None = None,
+                 subject_id: int | None = None) -> bool:
+        return any(g.role == role
+                   and (organisation_id is None or g.organisation_id == organisation_id)
+                   and (subject_id is None or g.subject_id == subject_id)
+                   for g in self.grants)
+
+    @property
+    def active(self) -> bool:
+        return self.status == Status.approved
+
+
+class RoleGrant(Base):
+    """A role held by an account: clerk and org_admin of one organisation, enterprise_agent of one subject."""
+
+    __tablename__ = "role_grant"
+    __table_args__ = (
+        UniqueConstraint("account_id", "role", "organisation_id", "subject_id",
+                         name="uq_role_grant_account_role_scope"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"))
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subject.id"))
+
+    account: Mapped[Account] = relationship(back_populates="grants")
+
+
+class ApiToken(Base):
+    """A bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    expires_at: Mapped[datetime]
+
+    account: Mapped[Account] = relationship(lazy="joined")
+
+
+class HonourDeclaration(Base):
+    """A subject's claim to an honour, with evidence, for a platform admin to approve or reject."""
+
+    __tablename__ = "honour_declaration"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id"), index=True)
+    declared_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    category_code: Mapped[str] = mapped_column(ForeignKey("category.code"))
+    title: Mapped[str] = mapped_column(String(200))
+    issued_by: Mapped[str] = mapped_column(String(100))
+    awarded_on: Mapped[date] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    evidence: Mapped[str] = mapped_column(Text)
+    status: Mapped[DeclarationStatus] = mapped_column(_enum(DeclarationStatus, "declaration_status"),
+                                                      default=DeclarationStatus.pending, index=True)
+    review_reason: Mapped[str | None] = mapped_column(Text)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    reviewed_at: Mapped[datetime | None]
+    record_id: Mapped[int | None] = mapped_column(ForeignKey("credit_record.id"))
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+
+
+Index("ix_organisation_status", Organisation.status)
+Index("ix_account_status", Account.status)

@@ -1,0 +1,160 @@
+"""Shared fixtures: a migrated database (SQLite, or PostgreSQL when XINMA_TEST_DATABASE_URL is set),
+a per-test transaction rolled back at the end, the app bound to it, and factories for the ledger."""
+from __future__ import annotations
+
+import os
+import random
+import uuid
+from datetime import date
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from handlers import accounts, identifiers, migrate, subjects
+from handlers.db import make_engine
+from handlers.models import CreditRecord, Role, Status
+from handlers.privacy import Keys
+
+SECRET = "test-secret-not-for-production"
+KEYS = Keys.from_secret(SECRET)
+
+
+def pytest_report_header(config):
+    url = os.environ.get("XINMA_TEST_DATABASE_URL")
+    return f"xinma database: {'PostgreSQL (' + url.split('@')[-1] + ')' if url else 'SQLite'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A fresh database for this test run: a SQLite file, or a schema of its own on PostgreSQL."""
+    base = os.environ.get("XINMA_TEST_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        return
+    schema = f"xinma_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in base else "?"
+    yield f"{base}{sep}options={quote('-csearch_path=' + schema)}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url):
+    migrate.upgrade(database_url)
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine):
+    with engine.connect() as conn:
+        outer = conn.begin()
+        yield conn
+        if outer.is_active:
+            outer.rollback()
+
+
+@pytest.fixture
+def db(connection) -> Session:
+    """A session whose commits are savepoints inside the test's transaction."""
+    with Session(connection, join_transaction_mode="create_savepoint", expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def make_app(connection, database_url, tmp_path):
+    """Build an app bound to the test's transaction; keyword arguments override settings."""
+    from sqlalchemy.orm import sessionmaker
+
+    from webhooks import create_app
+
+    def make(**overrides):
+        app = create_app({
+            "TESTING": True, "DATABASE_URL": database_url, "SECRET_KEY": SECRET,
+            "INSTANCE_PATH": str(tmp_path / "instance"), "RATELIMIT_ENABLED": False, **overrides,
+        })
+        app.extensions["xinma.engine"].dispose()
+        app.extensions["xinma.sessionmaker"] = sessionmaker(
+            bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# --- factories ----------------------------------------------------------------------------------
+
+_rng = random.Random(20261122)
+
+
+def new_resident_id() -> str:
+    return identifiers.make_resident_id(_rng)
+
+
+def new_credit_code() -> str:
+    return identifiers.make_credit_code(_rng)
+
+
+def create_subject(db, *, kind="person", name=None, identifier=None, grade=None, **kw):
+    identifier = identifier or (new_resident_id() if kind == "person" else new_credit_code())
+    name = name or ("张三明" if kind == "person" else "惠州市示例科技有限公司")
+    s = subjects.upsert(db, KEYS, kind=kind, identifier=identifier, name=name, grade=grade, **kw)
+    db.flush()
+    s.identifier_for_test = identifier  # the clear identifier, for tests only
+    return s
+
+
+def add_record(db, subject, *, kind="bad", category=None, effective_on=date(2020, 1, 1), source="test",
+               external_id=None, **kw) -> CreditRecord:
+    from handlers import colours
+    category = category or ("dishonest_judgment_debtor" if kind == "bad" else "star_volunteer")
+    r = CreditRecord(subject_id=subject.id, kind=kind, category_code=category, source=source,
+                     external_id=external_id or uuid.uuid4().hex, effective_on=effective_on, **kw)
+    db.add(r)
+    colours.refresh(db, subject)
+    return r
+
+
+def create_account(db, login=None, *, role: Role | None = Role.citizen, subject=None, organisation_id=None,
+                   status=Status.approved, password="correct horse battery"):
+    login = login or f"user-{uuid.uuid4().hex[:8]}"
+    subject_id = subject.id if subject is not None and role in (Role.citizen, None) else None
+    a = accounts.create(db, login, password=password, subject_id=subject_id, status=status)
+    if role is not None:
+        accounts.grant(db, a, role, organisation_id=organisation_id,
+                       subject_id=subject.id if role == Role.enterprise_agent and subject is not None else None)
+    db.flush()
+    return a
+
+
+def auth_headers(db, account) -> dict:
+    token, _ = accounts.open_session(db, account)
+    db.flush()
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def citizen(db):
+    subject = create_subject(db)
+    return create_account(db, "citizen", subject=subject)
+
+
+@pytest.fixture
+def platform_admin(db):
+    return create_account(db, "admin", role=Role.platform_admin)

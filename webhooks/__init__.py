@@ -1,0 +1,42 @@
+"""The edge of Xinma: the Flask application, its configuration and its HTTP surfaces."""
+from __future__ import annotations
+
+from flask import Flask, request
+
+from handlers.privacy import Keys
+
+from . import api, config, db, errors, limits, observability
+
+
+def create_app(config_overrides: dict | None = None) -> Flask:
+    """Build the app. No database work happens here: migrations are `xinma db upgrade`."""
+    settings = config.load(config_overrides)
+    app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], static_folder=None)
+    app.config.update(settings)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["xinma.keys"] = Keys.from_secret(app.config["SECRET_KEY"])
+
+    db.init_app(app)
+    observability.init_app(app)
+    errors.init_app(app)
+    limits.init_app(app)
+    api.init_app(app)
+
+    @app.after_request
+    def _commit(response):
+        # One commit per request, and only for a request that succeeded.
+        if response.status_code < 400:
+            db.commit()
+        else:
+            db.rollback()
+        return response
+
+    @app.before_request
+    def _json_only():
+        if (request.path.startswith("/api/") and request.method in limits.WRITE_METHODS
+                and request.content_length and not request.is_json):
+            return errors.error_response(415, *errors.HTTP_ERRORS[415])
+        return None
+
+    return app

@@ -1,0 +1,154 @@
+"""The `xinma` command: serve, migrate, import, manage keys and accounts."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import config as settings
+
+
+def _app(**overrides):
+    from . import create_app
+    return create_app(overrides or None)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Xinma (信码): credit codes, incentives and notices.
+
+    Settings come from XINMA_* environment variables (see README). The database defaults to
+    a SQLite file in ./instance.
+    """
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Create and seed a demo database, enable demo logins.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads of the WSGI server.")
+def serve(demo: bool, host: str, port: int, threads: int) -> None:
+    """Serve the app with waitress (a production WSGI server). Use gunicorn for several processes."""
+    from .serve import run
+    run(demo=demo, host=host, port=port, threads=threads)
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database migrations (Alembic)."""
+
+
+def _url() -> str:
+    return settings.load()["DATABASE_URL"]
+
+
+@db.command()
+@click.argument("revision", default="head")
+def upgrade(revision: str) -> None:
+    """Upgrade the database to REVISION (default: head)."""
+    from handlers import migrate
+    migrate.upgrade(_url(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command()
+@click.argument("revision", default="-1")
+def downgrade(revision: str) -> None:
+    """Downgrade to REVISION (default: one step back; 'base' empties the database)."""
+    from handlers import migrate
+    migrate.downgrade(_url(), revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command()
+def current() -> None:
+    """Show the database's current revision."""
+    from handlers import migrate
+    migrate.current(_url())
+
+
+@db.command()
+@click.option("-m", "--message", required=True)
+def revision(message: str) -> None:
+    """Autogenerate a new migration from the models (developers)."""
+    from handlers import migrate
+    migrate.revision(_url(), message)
+
+
+# --- import -----------------------------------------------------------------------------------
+
+@main.command("import")
+@click.argument("what", type=click.Choice(["subjects", "records"]))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--rejects", type=click.Path(dir_okay=False),
+              help="Where rejected rows go (default: PATH.rejects.csv).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "csv", "jsonl"]), default="auto", show_default=True,
+              help="auto: by file extension (.jsonl/.ndjson are JSON Lines).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+def import_(what: str, path: str, rejects: str | None, fmt: str, progress: bool | None) -> None:
+    """Bulk-import subjects or credit records from CSV or JSON Lines (columns: see README).
+
+    Idempotent (upsert by identifier / by source + external id), streaming, and a bad row never
+    stops the good ones: it goes to the rejects file with its line number and a reason code.
+    """
+    from handlers import imports
+    cfg = settings.load()
+    from handlers.db import make_engine
+    from handlers.privacy import Keys
+    engine = make_engine(cfg["DATABASE_URL"])
+    show = sys.stderr.isatty() if progress is None else progress
+    summary = imports.run(engine, Keys.from_secret(cfg["SECRET_KEY"]), what, path,
+                          rejects_path=rejects, fmt=fmt, progress=show)
+    click.echo(summary.describe())
+    if summary.rejected:
+        sys.exit(1 if summary.accepted == 0 else 0)
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+@main.group()
+def accounts() -> None:
+    """Manage accounts."""
+
+
+@accounts.command("create-admin")
+@click.argument("login")
+@click.password_option()
+def create_admin(login: str, password: str) -> None:
+    """Create an approved platform admin who signs in with LOGIN and a password."""
+    from handlers import accounts as ops
+    from handlers.models import Role, Status
+    from .db import session
+    app = _app()
+    with app.app_context():
+        s = session()
+        account = ops.create(s, login, password=password, status=Status.approved)
+        ops.grant(s, account, Role.platform_admin)
+        s.commit()
+    click.echo(f"platform admin {login!r} created")
+
+
+@main.group()
+def colours() -> None:
+    """Materialised colours."""
+
+
+@colours.command("refresh")
+def colours_refresh() -> None:
+    """Recompute every subject's stored colour (after a manual database change)."""
+    from handlers import colours as ops
+    from .db import session
+    app = _app()
+    with app.app_context():
+        s = session()
+        n = ops.refresh_all(s)
+        s.commit()
+    click.echo(f"{n} subjects refreshed")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,65 @@
+"""Settings: XINMA_* environment variables, overridable by the dict given to create_app."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PREFIX = "XINMA_"
+
+# name -> (default, parser). Defaults that depend on the instance folder are filled in by load().
+DEFAULTS: dict[str, tuple[object, type]] = {
+    "INSTANCE_PATH": ("instance", str),
+    "DATABASE_URL": (None, str),
+    "SECRET_KEY": (None, str),
+    "REDIS_URL": (None, str),
+    "DEMO": (False, bool),
+    "LOG_LEVEL": ("INFO", str),
+    "MAX_CONTENT_LENGTH": (1024 * 1024, int),
+    "SESSION_DAYS": (7, int),
+    "RATELIMIT_ENABLED": (True, bool),
+    "RATELIMIT_LOGIN": ("10/minute;100/hour", str),
+    "RATELIMIT_WRITE": ("300/minute", str),
+}
+
+
+def _parse(raw: str, kind: type):
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return kind(raw)
+
+
+def load(overrides: dict | None = None) -> dict:
+    """Collect settings: overrides beat XINMA_* variables beat defaults."""
+    overrides = dict(overrides or {})
+    cfg: dict[str, object] = {}
+    for name, (default, kind) in DEFAULTS.items():
+        if name in overrides:
+            cfg[name] = overrides.pop(name)
+        elif PREFIX + name in os.environ:
+            cfg[name] = _parse(os.environ[PREFIX + name], kind)
+        else:
+            cfg[name] = default
+    cfg.update(overrides)  # anything else (TESTING, Flask settings) passes through
+    instance = Path(str(cfg["INSTANCE_PATH"])).absolute()
+    cfg["INSTANCE_PATH"] = str(instance)
+    if not cfg["DATABASE_URL"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        cfg["DATABASE_URL"] = f"sqlite:///{instance / 'xinma.sqlite3'}"
+    if not cfg["SECRET_KEY"]:
+        cfg["SECRET_KEY"] = instance_secret(instance)
+    return cfg
+
+
+def instance_secret(instance: Path) -> str:
+    """The secret kept in instance/secret_key, created on first use (safely when workers race)."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(48)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
