@@ -195,7 +195,7 @@ class Organisation(Base):
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("subject.id"))
     created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
     reviewed_at: Mapped[datetime | None]
-    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id", use_alter=True))
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
 
 
 class Account(Base):
