@@ -212,6 +212,7 @@ class Account(Base):
     is_demo: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
     reviewed_at: Mapped[datetime | None]
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
 
     subject: Mapped[Subject | None] = relationship(lazy="joined")
     grants: Mapped[list[RoleGrant]] = relationship(back_populates="account", lazy="selectin",

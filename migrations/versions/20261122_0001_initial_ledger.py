@@ -71,6 +71,8 @@ def upgrade() -> None:
     sa.Column('is_demo', sa.Boolean(), nullable=False),
     sa.Column('created_at', handlers.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('reviewed_at', handlers.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reviewed_by_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['reviewed_by_id'], ['account.id'], name=op.f('fk_account_reviewed_by_id_account')),
     sa.ForeignKeyConstraint(['subject_id'], ['subject.id'], name=op.f('fk_account_subject_id_subject')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_account')),
     sa.UniqueConstraint('login', name=op.f('uq_account_login'))
