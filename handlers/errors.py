@@ -45,6 +45,29 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "illegal_transition": (CONFLICT, "当前状态下不能进行此操作"),
     "declaration_not_found": (NOT_FOUND, "未找到该荣誉申报"),
     "demo_account_not_found": (NOT_FOUND, "没有这个演示账号"),
+    # registration, onboarding and organisation members
+    "bad_login": (INVALID, "登录名应为3至64位字母、数字或 _ . -"),
+    "weak_password": (INVALID, "密码至少需要8个字符"),
+    "identity_mismatch": (INVALID, "证件号码与姓名（名称）不符"),
+    "identity_taken": (CONFLICT, "该证件已注册账号"),
+    "bad_text": (INVALID, "填写内容不能为空或超出长度限制"),
+    "bad_status": (INVALID, "状态不正确"),
+    "bad_organisation_kind": (INVALID, "组织类型不正确"),
+    "organisation_not_active": (CONFLICT, "组织尚未通过审核或已停用"),
+    "bad_member_role": (INVALID, "成员角色应为办事员或组织管理员"),
+    "member_not_active": (CONFLICT, "该账号尚未通过审核或已停用，不能加入组织"),
+    "not_a_member": (NOT_FOUND, "该账号不是本组织成员"),
+    "last_org_admin": (CONFLICT, "组织至少需要保留一名管理员"),
+    # declarations, records and categories
+    "not_an_honour_category": (INVALID, "请选择荣誉类别"),
+    "date_in_future": (INVALID, "日期不能晚于今天"),
+    "record_exists": (CONFLICT, "该来源下已有相同编号的记录"),
+    "reserved_source": (INVALID, "该来源为系统保留，不能手工录入"),
+    "already_suspended": (CONFLICT, "该记录正在暂缓中"),
+    "not_suspended": (CONFLICT, "该记录未处于暂缓状态"),
+    "bad_category_code": (INVALID, "类别代码应为2至48位小写字母、数字或下划线"),
+    "bad_record_kind": (INVALID, "信用信息类型不正确"),
+    "bad_applies_to": (INVALID, "适用范围不正确"),
 }
 
 
