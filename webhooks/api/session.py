@@ -6,7 +6,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from handlers import accounts, subjects
+from handlers import accounts, demo, subjects
 from handlers.errors import DomainError
 from handlers.models import Account
 
@@ -90,6 +90,7 @@ def demo_accounts():
             "roles": [g.role.value for g in a.grants],
             "subject_kind": subject.kind.value if subject else None,
             "colour": subjects.summary(s, subject)["colour"] if subject else None,
+            "description": demo.description(a.login),
         })
     return out
 
