@@ -29,6 +29,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "already_repaired": (CONFLICT, "该记录已修复"),
     "bad_grade": (INVALID, "信用等级应为 A、B、C 或 D"),
     "bad_risk_level": (INVALID, "风险等级不正确"),
+    # bulk import (reason codes of rejected rows; see docs/import.md)
+    "unknown_subject": (INVALID, "未找到该信用主体，请先导入主体"),
+    "duplicate_in_file": (INVALID, "文件中已有相同的记录，以首次出现的为准"),
+    "missing_field": (INVALID, "缺少必填字段"),
+    "field_too_long": (INVALID, "字段超过允许的长度"),
+    "bad_row": (INVALID, "无法解析该行"),
     # organisations, accounts, sessions
     "organisation_not_found": (NOT_FOUND, "未找到该组织"),
     "account_not_found": (NOT_FOUND, "未找到该账号"),
