@@ -178,7 +178,7 @@ def seed(session: Session, keys: Keys) -> Seeded:
         out.organisations[key] = _organisation(session, spec, reviewer=admin)
     for login, spec in DEMO_ACCOUNTS.items():
         subject = out.subjects[spec.subject] if spec.subject else None
-        account = _account(session, login, status=Status.approved, is_demo=True,
+        account = _account(session, login, status=Status.approved, is_demo=True, reviewer=admin,
                            subject=subject if spec.role == Role.citizen else None)
         accounts.grant(session, account, spec.role,
                        organisation_id=out.organisations[spec.organisation].id if spec.organisation else None,
@@ -232,11 +232,12 @@ def _organisation(session: Session, spec: DemoOrganisation, *, reviewer: Account
 
 
 def _account(session: Session, login: str, *, status: Status, is_demo: bool,
-             subject: Subject | None = None) -> Account:
+             subject: Subject | None = None, reviewer: Account | None = None) -> Account:
     account = session.scalar(select(Account).where(Account.login == login))
     if account is None:
         account = accounts.create(session, login, subject_id=subject.id if subject else None,
                                   status=status, is_demo=is_demo)
         if status == Status.approved:
             account.reviewed_at = timeutil.now()
+            account.reviewed_by_id = reviewer.id if reviewer is not None and reviewer is not account else None
     return account

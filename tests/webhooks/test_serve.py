@@ -1,0 +1,123 @@
+"""`xinma serve` for real: a subprocess, a real port on 127.0.0.1, real HTTP."""
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+STARTUP_SECONDS = 60
+
+
+def _xinma() -> list[str]:
+    script = Path(sys.executable).with_name("xinma")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("xinma")
+    return [found] if found else [sys.executable, "-m", "webhooks.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(instance: Path) -> dict:
+    # Nothing from the caller's XINMA_* settings (a database URL above all) may leak in.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XINMA_")}
+    env["XINMA_INSTANCE_PATH"] = str(instance)
+    return env
+
+
+def _request(url: str, *, body: dict | None = None, token: str | None = None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers=headers, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    port = _free_port()
+    out, err = (tmp_path / "stdout").open("w+"), (tmp_path / "stderr").open("w+")
+    proc = subprocess.Popen([*_xinma(), "serve", "--demo", "--port", str(port)], env=_env(tmp_path / "instance"),
+                            stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=tmp_path)
+
+    def output() -> str:
+        out.seek(0), err.seek(0)
+        return out.read() + "\n--- stderr ---\n" + err.read()
+
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + STARTUP_SECONDS
+    try:
+        while True:
+            assert proc.poll() is None, f"xinma serve --demo exited with {proc.returncode}:\n{output()}"
+            try:
+                if _request(base + "/healthz")[0] == 200:
+                    break
+            except (OSError, ValueError):
+                pass
+            assert time.monotonic() < deadline, f"not up after {STARTUP_SECONDS}s:\n{output()}"
+            time.sleep(0.2)
+        yield base, proc, output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        out.close(), err.close()
+
+
+def test_demo_serves_seeded_world_and_stops_cleanly(demo_server, tmp_path):
+    base, proc, output = demo_server
+
+    status, accounts = _request(base + "/api/v1/session/demo")
+    assert status == 200
+    by_login = {a["account"]: a for a in accounts}
+    assert by_login["citizen-green"]["colour"] == "green"
+    assert by_login["citizen-blue"]["colour"] == "blue"
+    assert by_login["citizen-red"]["colour"] == "red"
+    assert by_login["citizen-red"]["roles"] == ["citizen"]
+    assert by_login["citizen-red"]["subject_kind"] == "person"
+    assert by_login["enterprise-d"]["subject_kind"] == "enterprise"
+    assert by_login["admin"]["roles"] == ["platform_admin"]
+    assert all(a["description"] for a in accounts)
+
+    status, session = _request(base + "/api/v1/session/demo", body={"account": "citizen-red"})
+    assert status == 201, session
+    status, subject = _request(base + "/api/v1/me/subject", token=session["token"])
+    assert status == 200, subject
+    assert subject["colour"] == "red"
+    assert subject["records"][0]["category"] == "dishonest_judgment_debtor"
+
+    # the demo has its own database file, not the normal one
+    assert (tmp_path / "instance" / "demo.sqlite3").exists()
+    assert not (tmp_path / "instance" / "xinma.sqlite3").exists()
+
+    proc.terminate()
+    assert proc.wait(timeout=20) == 0, output()
+    text = output()
+    assert "citizen-red" in text and "/api/v1/openapi.json" in text and "/api/v1/session/demo" in text
+    assert '"msg": "stopped"' in text
+
+
+def test_plain_serve_refuses_an_unmigrated_database(tmp_path):
+    proc = subprocess.run([*_xinma(), "serve", "--port", str(_free_port())], env=_env(tmp_path / "instance"),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "xinma db upgrade" in proc.stderr
+    assert "migration head" in proc.stderr
