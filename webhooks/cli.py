@@ -150,5 +150,34 @@ def colours_refresh() -> None:
     click.echo(f"{n} subjects refreshed")
 
 
+# --- docs -------------------------------------------------------------------------------------
+
+@main.group()
+def docs() -> None:
+    """Documentation generated from the code."""
+
+
+@docs.command("errors")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default="docs/errors.md", show_default=True,
+              help="Where to write (run from the repository root).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the file is out of date.")
+def docs_errors(output: str, check: bool) -> None:
+    """Write the table of API error codes, HTTP statuses and messages (docs/errors.md)."""
+    from pathlib import Path
+
+    from .docs import errors_markdown
+    text = errors_markdown()
+    path = Path(output)
+    current = path.read_text(encoding="utf-8") if path.exists() else None
+    if check:
+        if current != text:
+            raise click.ClickException(f"{output} is out of date: run `xinma docs errors`")
+        click.echo(f"{output} is up to date")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    click.echo(f"{output} {'unchanged' if current == text else 'written'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
