@@ -2,20 +2,25 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+import unicodedata
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from . import timeutil
+from . import checks, onboarding, paging, timeutil
 from .errors import DomainError
-from .models import Account, ApiToken, Role, RoleGrant, Status
+from .models import Account, ApiToken, Role, RoleGrant, Status, Subject, SubjectKind
+from .privacy import Keys
 
 SESSION_LIFETIME = timedelta(days=7)
 # Compared against when the login is unknown, so a wrong login costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a password")
+_LOGIN = re.compile(r"[A-Za-z0-9_.-]{3,64}")
+PASSWORD_MIN, PASSWORD_MAX = 8, 256
 
 
 def create(session: Session, login: str, *, password: str | None = None, subject_id: int | None = None,
@@ -91,3 +96,92 @@ def describe(session: Session, account: Account) -> dict:
                   for g in account.grants],
         "subject": subjects.summary(session, account.subject) if account.subject else None,
     }
+
+
+# --- registration and review (注册审核) --------------------------------------------------------------
+
+def clean_login(login: object) -> str:
+    if not isinstance(login, str) or not _LOGIN.fullmatch(login):
+        raise DomainError("bad_login")
+    return login
+
+
+def check_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        raise DomainError("weak_password")
+    if len(password) > PASSWORD_MAX:
+        raise DomainError("bad_text", detail={"field": "password", "max_length": PASSWORD_MAX})
+    return password
+
+
+def _same_name(a: str, b: str) -> bool:
+    # NFKC folds full-width brackets and spaces, which people type either way in enterprise names.
+    def fold(s: str) -> str:
+        return "".join(unicodedata.normalize("NFKC", s).split())
+    return fold(a) == fold(b)
+
+
+def register(session: Session, keys: Keys, *, login: str, password: str, identifier: str, name: str) -> Account:
+    """A pending account that proves who it is by identifier and name.
+
+    A resident ID binds the account to that person's subject (role citizen); a credit code makes it an
+    enterprise_agent of that enterprise. A subject already known (imported) must carry the same name,
+    else identity_mismatch, which does not say what the stored name is.
+    """
+    from . import identifiers, subjects
+
+    login = clean_login(login)
+    check_password(password)
+    kind = identifiers.guess_kind(identifier)
+    canonical = identifiers.normalise(kind, identifier)
+    name = subjects.clean_name(name)
+    if session.scalar(select(Account.id).where(Account.login == login)) is not None:
+        raise DomainError("login_taken")
+    subject = subjects.find(session, keys, canonical, kind=kind)
+    if subject is None:
+        subject = subjects.upsert(session, keys, kind=kind, identifier=canonical, name=name)
+        session.flush()
+    elif not _same_name(subjects.full_name(keys, subject), name):
+        raise DomainError("identity_mismatch")
+    elif subject.kind == SubjectKind.person and _holder(session, subject) is not None:
+        raise DomainError("identity_taken")
+
+    if subject.kind == SubjectKind.person:
+        account = create(session, login, password=password, subject_id=subject.id)
+        grant(session, account, Role.citizen)
+    else:
+        account = create(session, login, password=password)
+        grant(session, account, Role.enterprise_agent, subject_id=subject.id)
+    return account
+
+
+def _holder(session: Session, subject: Subject) -> Account | None:
+    """The account a person's subject is already bound to; a rejected one does not block a new try."""
+    return session.scalar(select(Account).where(Account.subject_id == subject.id,
+                                                Account.status != Status.rejected).limit(1))
+
+
+def get(session: Session, account_id: int) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        raise DomainError("account_not_found")
+    return account
+
+
+def review_account(session: Session, actor: Account, account_id: int, *, decision: str,
+                   reason: str | None = None) -> Account:
+    """A platform admin approves, rejects, suspends or re-approves a registration."""
+    account = get(session, account_id)
+    # Tokens stay: every request checks the status, and /me still shows the owner why.
+    onboarding.review(account, actor, decision=decision, reason=reason)
+    session.flush()
+    return account
+
+
+def list_accounts(session: Session, *, status: str | None = None, limit: int = paging.DEFAULT_LIMIT,
+                  offset: int = 0) -> paging.Page:
+    """Oldest first: the review queue is worked from the front."""
+    query = select(Account).order_by(Account.created_at, Account.id)
+    if status is not None:
+        query = query.where(Account.status == checks.choice(Status, status, "bad_status"))
+    return paging.page(session, query, limit=limit, offset=offset)

@@ -158,3 +158,25 @@ def citizen(db):
 @pytest.fixture
 def platform_admin(db):
     return create_account(db, "admin", role=Role.platform_admin)
+
+
+def create_organisation(db, *, name="惠州市慈云图书馆", kind="institution", status=Status.approved, admin=None):
+    """An organisation in ``status``; ``admin`` (an account) is made its org_admin."""
+    from handlers.models import Organisation, OrganisationKind
+    org = Organisation(name=name, kind=OrganisationKind(kind), status=status, contact="0752-0000000")
+    db.add(org)
+    db.flush()
+    if admin is not None:
+        accounts.grant(db, admin, Role.org_admin, organisation_id=org.id)
+    return org
+
+
+def count(db, model) -> int:
+    """Rows of ``model`` visible to the test: for asserting that a refused request wrote nothing."""
+    from sqlalchemy import func, select
+    return db.scalar(select(func.count()).select_from(model))
+
+
+def wrong_check_digit(identifier: str) -> str:
+    """The identifier with its last character replaced by one that fails the checksum."""
+    return identifier[:17] + ("1" if identifier[17] != "1" else "2")
