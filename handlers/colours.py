@@ -15,10 +15,10 @@ from datetime import date, datetime, timedelta
 from itertools import groupby
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from . import timeutil
+from . import bulk, timeutil
 from .models import Colour, CreditRecord, RecordKind, Subject
 
 _DAY = timedelta(days=1)
@@ -147,45 +147,74 @@ def refresh(session: Session, subject: Subject, at: datetime | None = None) -> C
 
 
 def compute_many(rows: Iterable[tuple], at: datetime) -> Iterator[tuple[int, ColourState]]:
-    """States for many subjects from rows of (subject_id, *RecordDates) ordered by subject_id."""
+    """States for many subjects from rows of (subject_id, *RecordDates) ordered by subject_id.
+
+    A subject without records may come as one row of NULLs (from an outer join): it is blue.
+    """
     for subject_id, group in groupby(rows, key=lambda row: row[0]):
-        yield subject_id, compute((RecordDates(*row[1:]) for row in group), at)
+        yield subject_id, compute((RecordDates(*row[1:]) for row in group if row[1] is not None), at)
 
 
-def refresh_all(session: Session, subject_ids: Iterable[int] | None = None, *,
+_REFRESH_COLUMNS = ("id", "colour", "valid_from", "valid_until")
+
+
+def refresh_all(session: Session, subject_ids: Iterable[int] | Select | None = None, *,
                 at: datetime | None = None, batch: int = 5000) -> int:
     """Recompute the stored colour of the given subjects (default: all). Returns how many were written.
 
-    Subjects without records become blue. Used after bulk changes; streams, so memory stays flat.
+    ``subject_ids`` may be ids or a SELECT of distinct ids (what a bulk import passes, so that even
+    millions of ids are never held in memory). Subjects without records become blue. Used after
+    bulk changes: records stream through in subject order, the new states go to a staging table,
+    and one UPDATE ... FROM writes them, which is many times faster than an UPDATE per subject.
     """
+    session.flush()
     at = at or timeutil.now()
-    blue = ColourState(Colour.blue, None, None)
-    ids_query = select(Subject.id).order_by(Subject.id)
-    if subject_ids is not None:
-        ids = sorted(set(subject_ids))
-        chunks = (ids[i:i + batch] for i in range(0, len(ids), batch))
+    conn = session.connection()
+    # What SQLAlchemy would bind for these columns (SQLite keeps datetimes as text of its own format).
+    valid_type = Subject.__table__.c.colour_valid_from.type.dialect_impl(conn.dialect)
+    valid = valid_type.bind_processor(conn.dialect) or (lambda v: v)
+    bulk.create_temp(conn, "colour_refresh", [("id", "int"), ("colour", "text"),
+                                              ("valid_from", "timestamp"), ("valid_until", "timestamp")])
+    if subject_ids is None:
+        subject_ids = select(Subject.id)
+    if isinstance(subject_ids, Select):
+        ids = subject_ids.subquery()
+        rows = conn.execute(
+            select(ids.c[0], *_DATES)
+            .outerjoin(CreditRecord, CreditRecord.subject_id == ids.c[0])
+            .order_by(ids.c[0])
+            .execution_options(yield_per=batch))
+        states = compute_many(rows, at)
     else:
-        chunks = _chunked(session.scalars(ids_query.execution_options(yield_per=batch)), batch)
+        states = _states_of(conn, sorted(set(subject_ids)), at, batch)
     written = 0
-    for chunk in chunks:
-        rows = session.execute(
+    for chunk in _chunked(states, batch):
+        bulk.load(conn, "colour_refresh", _REFRESH_COLUMNS,
+                  [(sid, s.colour.value, valid(s.valid_from), valid(s.valid_until)) for sid, s in chunk])
+        written += len(chunk)
+    bulk.analyze(conn, "colour_refresh")
+    conn.exec_driver_sql(
+        "UPDATE subject SET colour = r.colour, colour_valid_from = r.valid_from, colour_valid_until = r.valid_until"
+        " FROM colour_refresh r WHERE subject.id = r.id")
+    bulk.drop_temp(conn, "colour_refresh")
+    return written
+
+
+def _states_of(conn, ids: list[int], at: datetime, batch: int) -> Iterator[tuple[int, ColourState]]:
+    blue = ColourState(Colour.blue, None, None)
+    for i in range(0, len(ids), batch):
+        chunk = ids[i:i + batch]
+        rows = conn.execute(
             select(CreditRecord.subject_id, *_DATES)
             .where(CreditRecord.subject_id.in_(chunk))
             .order_by(CreditRecord.subject_id))
         states = dict(compute_many(rows, at))
-        params = [{"sid": sid, "col": (s := states.get(sid, blue)).colour.value,
-                   "vf": s.valid_from, "vu": s.valid_until} for sid in chunk]
-        session.connection().execute(
-            update(Subject.__table__)
-            .where(Subject.__table__.c.id == bindparam("sid"))
-            .values(colour=bindparam("col"), colour_valid_from=bindparam("vf"), colour_valid_until=bindparam("vu")),
-            params)
-        written += len(chunk)
-    return written
+        for sid in chunk:
+            yield sid, states.get(sid, blue)
 
 
-def _chunked(it: Iterable[int], size: int) -> Iterator[list[int]]:
-    chunk: list[int] = []
+def _chunked(it: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
     for x in it:
         chunk.append(x)
         if len(chunk) == size:

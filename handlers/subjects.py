@@ -12,7 +12,7 @@ from .models import Grade, RiskLevel, Subject, SubjectKind
 from .privacy import Keys, mask_name
 
 
-def _kind(kind: str) -> SubjectKind:
+def kind_of(kind: str) -> SubjectKind:
     try:
         return SubjectKind(kind)
     except ValueError:
@@ -61,7 +61,7 @@ def upsert(session: Session, keys: Keys, *, kind: str, identifier: str, name: st
            grade: str | None = None, grade_evaluated_on: date | None = None,
            risk_level: str | None = None) -> Subject:
     """Create the subject or update its name and grade; the identifier never changes."""
-    k = _kind(kind)
+    k = kind_of(kind)
     canonical = identifiers.normalise(k.value, identifier)
     name = clean_name(name)
     id_hash = keys.identifier_hash(canonical)
