@@ -19,18 +19,28 @@ def main() -> None:
 
     Settings come from XINMA_* environment variables (see README). The database defaults to
     a SQLite file in ./instance.
+
+    \b
+    Try it:      xinma serve --demo         (seeded demo on http://127.0.0.1:8000)
+    Production:  xinma db upgrade && xinma serve   (or gunicorn, see README)
     """
 
 
 # --- serve ------------------------------------------------------------------------------------
 
-@main.command()
+@main.command(short_help="Serve the app; --demo for the seeded demo.")
 @click.option("--demo", is_flag=True, help="Create and seed a demo database, enable demo logins.")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
 @click.option("--threads", default=8, show_default=True, type=int, help="Worker threads of the WSGI server.")
 def serve(demo: bool, host: str, port: int, threads: int) -> None:
-    """Serve the app with waitress (a production WSGI server). Use gunicorn for several processes."""
+    """Serve the app with waitress (a production WSGI server, threaded).
+
+    Without --demo the database must be at the migration head (run `xinma db upgrade`), or
+    serve refuses to start. With --demo it uses its own instance/demo.sqlite3 (unless
+    XINMA_DATABASE_URL is set), migrates and seeds it, and prints the demo logins.
+    For several processes use gunicorn (see README). Stop with Ctrl+C or SIGTERM.
+    """
     from .serve import run
     run(demo=demo, host=host, port=port, threads=threads)
 
@@ -132,9 +142,9 @@ def create_admin(login: str, password: str) -> None:
     click.echo(f"platform admin {login!r} created")
 
 
-@main.group()
+@main.group(short_help="Materialised colours.")
 def colours() -> None:
-    """Materialised colours."""
+    """Materialised colours (each subject's stored colour and its validity window)."""
 
 
 @colours.command("refresh")
