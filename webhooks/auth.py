@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from handlers import accounts
+from handlers import accounts, organisations
 from handlers.errors import DomainError
 from handlers.models import Account, Role
 
@@ -44,7 +44,7 @@ def require_platform_admin() -> Account:
 def require_org_admin(organisation_id: int) -> Account:
     """An admin of this organisation (not of another), or a platform admin."""
     a = account()
-    if not (a.has_role(Role.platform_admin) or a.has_role(Role.org_admin, organisation_id=organisation_id)):
+    if not organisations.can_manage(a, organisation_id):
         raise DomainError("forbidden")
     return a
 

@@ -2,53 +2,15 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
-from sqlalchemy import select
 
-from handlers import accounts, subjects
+from handlers import accounts
 from handlers.errors import DomainError
-from handlers.models import CreditRecord
 
 from .. import auth, db
-from .common import BEARER, AccountSchema, SubjectSummary, errors_doc
+from .common import BEARER, AccountSchema, SubjectDetail, errors_doc, subject_detail
 
 PREFIX = "/me"
 blp = Blueprint("me", __name__, description="The signed-in account")
-
-
-class RecordSchema(Schema):
-    id = fields.Integer()
-    kind = fields.String()
-    category = fields.String()
-    category_name = fields.String()
-    source = fields.String()
-    effective_on = fields.Date()
-    published_until = fields.Date(allow_none=True)
-    repaired_on = fields.Date(allow_none=True)
-    repair_reason = fields.String(allow_none=True)
-    suspended_on = fields.Date(allow_none=True)
-    suspended_until = fields.Date(allow_none=True)
-
-
-class SubjectDetail(SubjectSummary):
-    records = fields.List(fields.Nested(RecordSchema))
-
-
-def record_view(r: CreditRecord) -> dict:
-    return {
-        "id": r.id, "kind": r.kind.value, "category": r.category_code, "category_name": r.category.name,
-        "source": r.source, "effective_on": r.effective_on, "published_until": r.published_until,
-        "repaired_on": r.repaired_on, "repair_reason": r.repair_reason,
-        "suspended_on": r.suspended_on, "suspended_until": r.suspended_until,
-    }
-
-
-def subject_detail(subject_id: int) -> dict:
-    s = db.session()
-    subject = subjects.get(s, subject_id)
-    records = s.scalars(select(CreditRecord).where(CreditRecord.subject_id == subject.id)
-                        .order_by(CreditRecord.effective_on.desc(), CreditRecord.id))
-    return {**subjects.summary(s, subject), "records": [record_view(r) for r in records]}
 
 
 @blp.route("", methods=["GET"])
