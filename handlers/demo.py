@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from . import accounts, colours, identifiers, subjects, timeutil
 from .models import (
-    Account, CreditRecord, Organisation, OrganisationKind, RecordKind, Role, Status, Subject,
+    Account, CreditRecord, HonourDeclaration, Organisation, OrganisationKind, RecordKind, Role, Status, Subject,
 )
 from .privacy import Keys
 
@@ -121,7 +121,8 @@ class DemoAccount:
 
 DEMO_ACCOUNTS: dict[str, DemoAccount] = {
     "citizen-green": DemoAccount("市民陈志明，星级志愿者，绿码", Role.citizen, subject="chen-zhiming"),
-    "citizen-blue": DemoAccount("市民王建国，无荣誉也无失信记录，蓝码", Role.citizen, subject="wang-jianguo"),
+    "citizen-blue": DemoAccount("市民王建国，无荣誉也无失信记录，蓝码；已申报“惠州好人”，待审核", Role.citizen,
+                                subject="wang-jianguo"),
     "citizen-red": DemoAccount("市民黄国强，失信被执行人，红码", Role.citizen, subject="huang-guoqiang"),
     "citizen-repaired": DemoAccount("市民张丽娟，失信记录已信用修复，恢复蓝码", Role.citizen, subject="zhang-lijuan"),
     "citizen-suspended": DemoAccount("市民吴海燕，签署信用承诺后法院暂缓惩戒，蓝码", Role.citizen,
@@ -141,6 +142,24 @@ DEMO_ACCOUNTS: dict[str, DemoAccount] = {
 # Not a demo login: someone who registered and waits for review (the admin's to-do list).
 PENDING_LOGIN = "applicant-zhao"
 PENDING_SUBJECT = "zhao-minghui"
+
+
+@dataclass(frozen=True)
+class DemoDeclaration:
+    login: str
+    category: str
+    title: str
+    issued_by: str
+    awarded_on: date
+    evidence: str
+
+
+# An honour declared and not yet reviewed: approving it turns citizen-blue green.
+DECLARATIONS = (
+    DemoDeclaration("citizen-blue", "huizhou_good_person", "2025年第二季度“惠州好人”（见义勇为类）",
+                    "惠州市精神文明建设委员会办公室", date(2025, 7, 8),
+                    "惠州文明网2025年第二季度“惠州好人”公示名单第12号；获奖证书编号 HZHR-2025-2-012"),
+)
 
 
 def identifier(key: str) -> str:
@@ -188,6 +207,8 @@ def seed(session: Session, keys: Keys) -> Seeded:
                        subject=out.subjects[PENDING_SUBJECT])
     accounts.grant(session, pending, Role.citizen)
     out.accounts[PENDING_LOGIN] = pending
+    for spec in DECLARATIONS:
+        _declaration(session, out.accounts[spec.login], spec)
     session.flush()
     return out
 
@@ -217,6 +238,17 @@ def _subject(session: Session, keys: Keys, key: str) -> Subject:
     if added:
         colours.refresh(session, subject)
     return subject
+
+
+def _declaration(session: Session, actor: Account, spec: DemoDeclaration) -> HonourDeclaration:
+    from . import declarations  # declarations imports records and checks: only the seed needs them
+
+    found = session.scalar(select(HonourDeclaration).where(HonourDeclaration.subject_id == actor.subject_id,
+                                                           HonourDeclaration.title == spec.title))
+    if found is not None:
+        return found
+    return declarations.declare(session, actor, category=spec.category, title=spec.title, issued_by=spec.issued_by,
+                                awarded_on=spec.awarded_on, evidence=spec.evidence)
 
 
 def _organisation(session: Session, spec: DemoOrganisation, *, reviewer: Account) -> Organisation:

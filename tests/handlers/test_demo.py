@@ -4,7 +4,8 @@ from sqlalchemy import func, select
 
 from handlers import colours, demo, identifiers, subjects
 from handlers.models import (
-    Account, Base, Colour, CreditRecord, Organisation, Role, RoleGrant, Status, Subject,
+    Account, Base, Colour, CreditRecord, DeclarationStatus, HonourDeclaration, Organisation, Role, RoleGrant,
+    Status, Subject,
 )
 
 from ..conftest import KEYS
@@ -103,3 +104,14 @@ def test_something_waits_for_the_admin(db):
     assert {"西湖景区观光车", "慈云图书馆", "惠城区公安分局办证大厅", "惠州市中级人民法院", "仲恺高新区产业园"} <= set(approved)
     assert db.scalar(select(func.count()).select_from(RoleGrant)) >= len(demo.DEMO_ACCOUNTS)
     assert db.scalar(select(func.count()).select_from(Subject)) == len(demo.SUBJECTS)
+
+
+def test_an_honour_declaration_waits_and_approving_it_turns_citizen_blue_green(db):
+    from handlers import declarations
+    world = demo.seed(db, KEYS)
+    pending = db.scalars(select(HonourDeclaration).where(HonourDeclaration.status == DeclarationStatus.pending)).all()
+    assert len(pending) == len(demo.DECLARATIONS) == 1
+    blue = world.subjects["wang-jianguo"]
+    assert pending[0].subject_id == blue.id
+    declarations.review_declaration(db, world.accounts["admin"], pending[0].id, decision="approve")
+    assert colours.colour(db, blue) == Colour.green
