@@ -99,3 +99,10 @@ def test_write_endpoints_are_rate_limited(make_app, db, citizen):
     body = {"name": "某机构", "kind": "bank", "contact": "x"}
     codes = [client.post("/api/v1/organisations", json=body, headers=headers).status_code for _ in range(3)]
     assert codes == [422, 422, 429]
+
+
+def test_session_writes_share_the_write_limit(make_app, db, citizen):
+    client = make_app(RATELIMIT_ENABLED=True, RATELIMIT_WRITE="2/minute", RATELIMIT_LOGIN="100/minute").test_client()
+    headers = auth_headers(db, citizen)
+    codes = [client.delete("/api/v1/session", headers=headers).status_code for _ in range(3)]
+    assert codes == [204, 204, 429]

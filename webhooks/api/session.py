@@ -11,7 +11,7 @@ from handlers.errors import DomainError
 from handlers.models import Account
 
 from .. import auth, db
-from ..limits import login_limit
+from ..limits import login_limit, write_limit
 from .common import BEARER, AccountSchema, errors_doc
 
 PREFIX = "/session"
@@ -49,6 +49,7 @@ def _open(account: Account) -> dict:
 
 @blp.route("", methods=["POST"])
 @login_limit()
+@write_limit()
 @blp.arguments(LoginSchema)
 @blp.response(201, SessionSchema)
 @errors_doc(blp, 401, 422, 429)
@@ -58,6 +59,7 @@ def login(body):
 
 
 @blp.route("", methods=["DELETE"])
+@write_limit()
 @blp.response(204)
 @blp.doc(security=BEARER)
 def logout():
@@ -97,6 +99,7 @@ def demo_accounts():
 
 @blp.route("/demo", methods=["POST"])
 @login_limit()
+@write_limit()
 @blp.arguments(DemoLoginSchema)
 @blp.response(201, SessionSchema)
 @errors_doc(blp, 404, 422)
