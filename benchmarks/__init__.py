@@ -1,0 +1,1 @@
+"""Benchmarks: one command each, printing their numbers (see docs/benchmarks.md)."""
