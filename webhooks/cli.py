@@ -100,19 +100,27 @@ def revision(message: str) -> None:
               help="auto: by file extension (.jsonl/.ndjson are JSON Lines).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
 def import_(what: str, path: str, rejects: str | None, fmt: str, progress: bool | None) -> None:
-    """Bulk-import subjects or credit records from CSV or JSON Lines (columns: see README).
+    """Bulk-import subjects or credit records from CSV or JSON Lines (formats: docs/import.md).
 
     Idempotent (upsert by identifier / by source + external id), streaming, and a bad row never
     stops the good ones: it goes to the rejects file with its line number and a reason code.
+    Exit status 1 when every row was rejected, 2 when the file cannot be read at all.
     """
     from handlers import imports
-    cfg = settings.load()
     from handlers.db import make_engine
+    from handlers.errors import DomainError
     from handlers.privacy import Keys
+    cfg = settings.load()
     engine = make_engine(cfg["DATABASE_URL"])
     show = sys.stderr.isatty() if progress is None else progress
-    summary = imports.run(engine, Keys.from_secret(cfg["SECRET_KEY"]), what, path,
-                          rejects_path=rejects, fmt=fmt, progress=show)
+    try:
+        summary = imports.run(engine, Keys.from_secret(cfg["SECRET_KEY"]), what, path,
+                              rejects_path=rejects, fmt=fmt, progress=show)
+    except DomainError as e:
+        click.echo(f"Error: {e.code}: {e.message}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
     click.echo(summary.describe())
     if summary.rejected:
         sys.exit(1 if summary.accepted == 0 else 0)
