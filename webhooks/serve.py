@@ -99,7 +99,10 @@ def run(demo: bool, host: str, port: int, threads: int) -> None:
     else:
         _check_migrated(app)
 
-    server = waitress.create_server(app, host=host, port=port, threads=threads, ident="xinma")
+    try:
+        server = waitress.create_server(app, host=host, port=port, threads=threads, ident="xinma")
+    except OSError as e:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
     port = getattr(server, "effective_port", port)  # the real one when asked for port 0
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"

@@ -8,6 +8,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,11 @@ def test_demo_serves_seeded_world_and_stops_cleanly(demo_server, tmp_path):
     assert by_login["admin"]["roles"] == ["platform_admin"]
     assert all(a["description"] for a in accounts)
 
+    # several requests at once, as at a busy counter: the threaded server answers them all
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(lambda _: _request(base + "/api/v1/session/demo")[0], range(16)))
+    assert statuses == [200] * 16
+
     status, session = _request(base + "/api/v1/session/demo", body={"account": "citizen-red"})
     assert status == 201, session
     status, subject = _request(base + "/api/v1/me/subject", token=session["token"])
@@ -121,3 +127,15 @@ def test_plain_serve_refuses_an_unmigrated_database(tmp_path):
     assert proc.returncode != 0
     assert "xinma db upgrade" in proc.stderr
     assert "migration head" in proc.stderr
+
+
+def test_serve_says_so_when_the_port_is_taken(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run([*_xinma(), "serve", "--demo", "--port", str(port)], env=_env(tmp_path / "instance"),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr
