@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, colours, identifiers, subjects, timeutil
+from . import accounts, colours, declarations, identifiers, subjects, timeutil
 from .models import (
     Account, CreditRecord, HonourDeclaration, Organisation, OrganisationKind, RecordKind, Role, Status, Subject,
 )
@@ -241,8 +241,6 @@ def _subject(session: Session, keys: Keys, key: str) -> Subject:
 
 
 def _declaration(session: Session, actor: Account, spec: DemoDeclaration) -> HonourDeclaration:
-    from . import declarations  # declarations imports records and checks: only the seed needs them
-
     found = session.scalar(select(HonourDeclaration).where(HonourDeclaration.subject_id == actor.subject_id,
                                                            HonourDeclaration.title == spec.title))
     if found is not None:
