@@ -74,6 +74,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "bad_category_code": (INVALID, "类别代码应为2至48位小写字母、数字或下划线"),
     "bad_record_kind": (INVALID, "信用信息类型不正确"),
     "bad_applies_to": (INVALID, "适用范围不正确"),
+    # codes, incentives and redemptions
+    "bad_batch": (INVALID, "一次最多获取10分钟内的信用码"),
+    "incentive_not_found": (NOT_FOUND, "未找到该激励措施"),
+    "redemption_not_found": (NOT_FOUND, "未找到该核销记录"),
+    "not_voidable": (CONFLICT, "该记录不是已核销状态，不能撤销"),
+    "void_window_passed": (CONFLICT, "已超过可撤销时限（10分钟）"),
+    "not_a_clerk": (FORBIDDEN, "仅核销员可以扫码核销"),
+    "bad_idempotency_key": (INVALID, "幂等键应为1至64个字母、数字或 -_.:"),
 }
 
 

@@ -5,8 +5,8 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
-    Date, DateTime, Enum, ForeignKey, Index, LargeBinary, MetaData, String, Text, TypeDecorator,
-    UniqueConstraint,
+    JSON, Date, DateTime, Enum, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text, TypeDecorator,
+    UniqueConstraint, text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -287,3 +287,162 @@ class HonourDeclaration(Base):
 
 Index("ix_organisation_status", Organisation.status)
 Index("ix_account_status", Account.status)
+
+
+# --- dynamic codes, incentives and redemptions ---------------------------------------------------
+
+class Scenario(StrEnum):
+    administrative_approval = "administrative_approval"  # 行政审批
+    transport = "transport"                              # 交通出行
+    tourism = "tourism"                                  # 景点旅游
+    library = "library"                                  # 图书借阅
+    finance = "finance"                                  # 融资贷款
+    medical = "medical"                                  # 医疗就医
+    housing = "housing"                                  # 租赁安居（信易租）
+    other = "other"
+
+
+class Period(StrEnum):
+    """Per-subject limit periods, in Asia/Shanghai calendar time."""
+    day = "day"
+    week = "week"
+    month = "month"
+    year = "year"
+    ever = "ever"
+
+
+class IncentiveStatus(StrEnum):
+    open = "open"
+    closed = "closed"
+
+
+class RedemptionStatus(StrEnum):
+    redeemed = "redeemed"
+    rejected = "rejected"
+    voided = "voided"
+
+
+class SigningKey(Base):
+    """An Ed25519 key that signs codes. Retired keys keep verifying until their last token expired."""
+
+    __tablename__ = "signing_key"
+
+    kid: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    retired_at: Mapped[datetime | None]
+    verify_until: Mapped[datetime | None]
+
+
+class CodeHandle(Base):
+    """The opaque handle a code carries instead of any identifier; rotating it revokes every token."""
+
+    __tablename__ = "code_handle"
+    __table_args__ = (
+        Index("uq_code_handle_live_subject", "subject_id", unique=True,
+              sqlite_where=text("revoked_at IS NULL"), postgresql_where=text("revoked_at IS NULL")),
+    )
+
+    handle: Mapped[bytes] = mapped_column(LargeBinary(8), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    revoked_at: Mapped[datetime | None]
+
+    subject: Mapped[Subject] = relationship(lazy="joined", innerjoin=True)
+
+
+class Incentive(Base):
+    """An incentive measure (激励措施) an organisation publishes, and the rules of who may use it."""
+
+    __tablename__ = "incentive"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    scenario: Mapped[Scenario] = mapped_column(_enum(Scenario, "scenario"))
+    eligible_colours: Mapped[list[str]] = mapped_column(JSON)
+    eligible_kinds: Mapped[list[str]] = mapped_column(JSON)
+    min_grade: Mapped[Grade | None] = mapped_column(_enum(Grade, "grade"))
+    limit_count: Mapped[int | None]
+    limit_period: Mapped[Period | None] = mapped_column(_enum(Period, "period"))
+    stock_total: Mapped[int | None]
+    stock_used: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_until: Mapped[date | None] = mapped_column(Date)
+    venues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[IncentiveStatus] = mapped_column(_enum(IncentiveStatus, "incentive_status"),
+                                                    default=IncentiveStatus.open)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    updated_at: Mapped[datetime] = mapped_column(default=timeutil.now, onupdate=timeutil.now)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined", innerjoin=True)
+    clerks: Mapped[list[IncentiveClerk]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+
+class IncentiveClerk(Base):
+    """Clerks allowed to redeem a measure; none listed means every clerk of its organisation."""
+
+    __tablename__ = "incentive_clerk"
+
+    incentive_id: Mapped[int] = mapped_column(ForeignKey("incentive.id", ondelete="CASCADE"), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), primary_key=True)
+
+
+class QuotaUsage(Base):
+    """How often a subject used a measure in one period; updated conditionally, so limits hold under concurrency."""
+
+    __tablename__ = "quota_usage"
+
+    incentive_id: Mapped[int] = mapped_column(ForeignKey("incentive.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"), primary_key=True)
+    period_key: Mapped[str] = mapped_column(String(16), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Redemption(Base):
+    """Every verdict a clerk asked for: redeemed, rejected (with the reason) or later voided."""
+
+    __tablename__ = "redemption"
+    __table_args__ = (
+        UniqueConstraint("clerk_id", "idempotency_key", name="uq_redemption_clerk_id_idempotency_key"),
+        # One token redeems a measure at most once.
+        Index("uq_redemption_token_once", "incentive_id", "token_nonce", unique=True,
+              sqlite_where=text("status = 'redeemed'"), postgresql_where=text("status = 'redeemed'")),
+        Index("ix_redemption_subject_created", "subject_id", "created_at"),
+        Index("ix_redemption_organisation_created", "organisation_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incentive_id: Mapped[int] = mapped_column(ForeignKey("incentive.id"))
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    subject_id: Mapped[int | None] = mapped_column(ForeignKey("subject.id"))
+    clerk_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    status: Mapped[RedemptionStatus] = mapped_column(_enum(RedemptionStatus, "redemption_status"))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    colour: Mapped[Colour | None] = mapped_column(_enum(Colour, "colour"))
+    token_kid: Mapped[int | None]
+    token_nonce: Mapped[str | None] = mapped_column(String(12))
+    venue: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    period_key: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    voided_at: Mapped[datetime | None]
+    voided_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+
+
+class Notice(Base):
+    """Something a subject is told (a redemption receipt …); the push capability delivers it."""
+
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_subject_created", "subject_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    read_at: Mapped[datetime | None]

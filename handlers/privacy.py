@@ -23,11 +23,21 @@ class Keys:
 
     lookup: bytes
     names: bytes
+    sealing: bytes
 
     @classmethod
     def from_secret(cls, secret: str | bytes) -> "Keys":
         raw = secret.encode() if isinstance(secret, str) else secret
-        return cls(lookup=_derive(raw, b"lookup-hash v1"), names=_derive(raw, b"name-encryption v1"))
+        return cls(lookup=_derive(raw, b"lookup-hash v1"), names=_derive(raw, b"name-encryption v1"),
+                   sealing=_derive(raw, b"secret-sealing v1"))
+
+    def seal(self, secret: bytes, *, bound_to: bytes) -> bytes:
+        """AES-GCM for secrets kept in the database (signing keys)."""
+        nonce = os.urandom(_NONCE)
+        return nonce + AESGCM(self.sealing).encrypt(nonce, secret, bound_to)
+
+    def unseal(self, blob: bytes, *, bound_to: bytes) -> bytes:
+        return AESGCM(self.sealing).decrypt(blob[:_NONCE], blob[_NONCE:], bound_to)
 
     def identifier_hash(self, identifier: str) -> str:
         """HMAC-SHA256 of a normalised identifier: the only form in which it is stored or looked up."""

@@ -180,3 +180,39 @@ def count(db, model) -> int:
 def wrong_check_digit(identifier: str) -> str:
     """The identifier with its last character replaced by one that fails the checksum."""
     return identifier[:17] + ("1" if identifier[17] != "1" else "2")
+
+
+# --- codes and incentives -----------------------------------------------------------------------
+
+def create_organisation(db, name="西湖景区观光车", kind="institution", status=Status.approved):
+    from handlers.models import Organisation
+    org = Organisation(name=name, kind=kind, status=status)
+    db.add(org)
+    db.flush()
+    return org
+
+
+def create_incentive(db, organisation, **kw):
+    from handlers.models import Grade, Incentive, IncentiveStatus, Period, Scenario
+    fields = dict(title="西湖观光车免费乘坐", scenario="tourism", eligible_colours=["green"],
+                  eligible_kinds=["person"], limit_count=1, limit_period="day", venues=["西湖"])
+    fields.update(kw)
+    for name, enum in (("scenario", Scenario), ("limit_period", Period), ("min_grade", Grade),
+                       ("status", IncentiveStatus)):
+        if isinstance(fields.get(name), str):
+            fields[name] = enum(fields[name])
+    i = Incentive(organisation_id=organisation.id, **fields)
+    db.add(i)
+    db.flush()
+    return i
+
+
+@pytest.fixture
+def keyring(db):
+    from handlers.signing import KeyRing
+    return KeyRing(KEYS)
+
+
+def issue_token(db, keyring, subject, **kw) -> str:
+    from handlers.signing import issue_codes
+    return issue_codes(db, keyring, subject, **kw)[0].token

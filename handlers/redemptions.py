@@ -1,0 +1,341 @@
+"""Scan-to-redeem: the whole decision in one function, exactly once under concurrency.
+
+Like pretix's check-in, ``redeem`` takes the actor explicitly, treats a repeated idempotency key
+as a no-op returning the first verdict, and consumes before it trusts a count: the token's use is
+claimed by inserting the redemption row (a partial unique index on the nonce refuses a second
+one), the per-subject quota and the stock by conditional updates. Each of those is one statement,
+so there is no window between check and use, on PostgreSQL and on SQLite alike.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from . import codes, colours, timeutil
+from .codes import CodeError
+from .errors import DomainError
+from .models import (
+    Account, CodeHandle, Grade, Incentive, IncentiveStatus, Notice, Period, QuotaUsage, Redemption,
+    RedemptionStatus, Role, Status, Subject,
+)
+from .signing import SKEW, KeyRing
+
+log = logging.getLogger("xinma.audit")
+
+VOID_WINDOW = timedelta(minutes=10)
+_KEY = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+
+# Stable reason codes of a rejected verdict, with what the clerk reads (docs/errors.md lists them).
+REASONS: dict[str, str] = {
+    "bad_format": "无法识别的二维码",
+    "bad_signature": "信用码签名无效（可能是伪造的）",
+    "unknown_key": "信用码签名密钥未知或已失效",
+    "expired": "信用码已过期，请让对方刷新",
+    "not_yet_valid": "信用码尚未生效，请检查手机时间",
+    "revoked": "信用码已作废（已更换），请让对方刷新",
+    "replayed": "该信用码已使用过，请让对方刷新后重新出示",
+    "colour_not_eligible": "信用码颜色不符合本措施条件",
+    "kind_not_eligible": "主体类型不符合本措施条件",
+    "grade_not_eligible": "企业信用等级不符合本措施条件",
+    "limit_reached": "已达到本周期使用次数上限",
+    "out_of_stock": "本措施名额已用完",
+    "incentive_closed": "本措施已关闭或不在有效期内",
+    "not_your_incentive": "您无权核销本措施",
+    "organisation_inactive": "本机构未通过审核或已停用",
+}
+_GRADE_RANK = {Grade.A: 1, Grade.B: 2, Grade.C: 3, Grade.D: 4}
+
+
+@dataclass
+class Verdict:
+    status: str                  # redeemed | rejected (| voided when read back later)
+    reason: str | None
+    message: str
+    subject: dict | None
+    incentive: dict
+    remaining: dict
+    redemption_id: int | None
+    replay_of_request: bool = False  # the answer is the stored first verdict of this idempotency key
+
+    def as_dict(self) -> dict:
+        return {"status": self.status, "reason": self.reason, "message": self.message, "subject": self.subject,
+                "incentive": self.incentive, "remaining": self.remaining, "redemption_id": self.redemption_id}
+
+
+def period_key(period: Period | None, at: datetime) -> str:
+    day = timeutil.local_date(at)
+    if period in (None, Period.ever):
+        return "ever"
+    if period == Period.day:
+        return day.isoformat()
+    if period == Period.week:
+        y, w, _ = day.isocalendar()
+        return f"{y}-W{w:02d}"
+    if period == Period.month:
+        return f"{day:%Y-%m}"
+    return f"{day:%Y}"
+
+
+def _insert(session: Session, table):
+    return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def incentive_view(i: Incentive) -> dict:
+    return {"id": i.id, "title": i.title, "organisation_id": i.organisation_id, "organisation": i.organisation.name,
+            "scenario": i.scenario.value}
+
+
+def subject_view(subject: Subject, colour: str) -> dict:
+    """All a clerk may see: a masked name, the colour in force now, the kind (and grade)."""
+    return {"name": subject.name_masked, "colour": colour, "kind": subject.kind.value,
+            "grade": subject.grade.value if subject.grade else None}
+
+
+def _can_redeem(clerk: Account, incentive: Incentive) -> bool:
+    org = incentive.organisation_id
+    if not (clerk.has_role(Role.clerk, organisation_id=org) or clerk.has_role(Role.org_admin, organisation_id=org)):
+        return False
+    return not incentive.clerks or any(c.account_id == clerk.id for c in incentive.clerks)
+
+
+def _open(incentive: Incentive, at: datetime) -> bool:
+    day = timeutil.local_date(at)
+    return (incentive.status == IncentiveStatus.open
+            and (incentive.valid_from is None or incentive.valid_from <= day)
+            and (incentive.valid_until is None or day <= incentive.valid_until))
+
+
+def eligibility(incentive: Incentive, subject: Subject, colour: str) -> str | None:
+    """Why this subject, with this colour now, may not use the measure (None: it may)."""
+    if colour not in incentive.eligible_colours:
+        return "colour_not_eligible"
+    if subject.kind.value not in incentive.eligible_kinds:
+        return "kind_not_eligible"
+    if incentive.min_grade is not None and (
+            subject.grade is None or _GRADE_RANK[subject.grade] > _GRADE_RANK[incentive.min_grade]):
+        return "grade_not_eligible"
+    return None
+
+
+@dataclass
+class _Scan:
+    """What a token resolves to: the claims, and the subject with its colour now — or why not."""
+    claims: codes.Claims | None = None
+    subject: Subject | None = None
+    colour: str | None = None
+    reason: str | None = None
+
+
+def _resolve(session: Session, ring: KeyRing, token: str, at: datetime) -> _Scan:
+    try:
+        claims, _, _ = codes.parse(token)
+        claims = codes.verify(token, ring.verify_keys(session, claims.kid), now=at.timestamp(), skew=SKEW)
+    except CodeError as e:
+        return _Scan(reason=e.code)
+    handle = session.scalar(select(CodeHandle).where(CodeHandle.handle == claims.handle))
+    if handle is None or handle.revoked_at is not None:
+        return _Scan(claims=claims, reason="revoked")
+    subject = handle.subject
+    return _Scan(claims=claims, subject=subject, colour=colours.colour(session, subject, at).value)
+
+
+def check(session: Session, ring: KeyRing, token: str, *, incentive: Incentive | None = None,
+          at: datetime | None = None) -> dict:
+    """The verdict without redeeming, for gates that only check the colour (or a measure's rules)."""
+    at = at or timeutil.now()
+    scan = _resolve(session, ring, token, at)
+    reason = scan.reason
+    if reason is None and incentive is not None:
+        reason = ("incentive_closed" if not _open(incentive, at) else eligibility(incentive, scan.subject, scan.colour))
+    return {
+        "status": "valid" if reason is None else "invalid",
+        "reason": reason,
+        "message": REASONS[reason] if reason else "信用码有效",
+        "subject": subject_view(scan.subject, scan.colour) if scan.subject else None,
+        "valid_until": scan.claims.valid_until() if scan.claims else None,
+    }
+
+
+def _remaining(session: Session, incentive: Incentive, subject_id: int | None, pkey: str | None) -> dict:
+    quota = None
+    if incentive.limit_count is not None and subject_id is not None:
+        used = session.scalar(select(QuotaUsage.used).where(
+            QuotaUsage.incentive_id == incentive.id, QuotaUsage.subject_id == subject_id,
+            QuotaUsage.period_key == pkey)) or 0
+        quota = max(incentive.limit_count - used, 0)
+    stock = None if incentive.stock_total is None else max(incentive.stock_total - incentive.stock_used, 0)
+    return {"quota": quota, "period": incentive.limit_period.value if incentive.limit_period else None,
+            "stock": stock}
+
+
+def verdict_of(session: Session, r: Redemption) -> Verdict:
+    """A stored redemption read back (idempotent retries, lists)."""
+    incentive = session.get(Incentive, r.incentive_id)
+    subject = session.get(Subject, r.subject_id) if r.subject_id else None
+    pkey = r.period_key or period_key(incentive.limit_period, r.created_at)
+    return Verdict(r.status.value, r.reason, REASONS[r.reason] if r.reason else "核销成功",
+                   subject_view(subject, r.colour.value) if subject and r.colour else None,
+                   incentive_view(incentive), _remaining(session, incentive, r.subject_id, pkey), r.id, True)
+
+
+def _by_key(session: Session, clerk: Account, key: str) -> Redemption | None:
+    return session.scalar(select(Redemption).where(Redemption.clerk_id == clerk.id,
+                                                   Redemption.idempotency_key == key))
+
+
+def redeem(session: Session, ring: KeyRing, clerk: Account, token: str, incentive_id: int, *,
+           idempotency_key: str, venue: str | None = None, at: datetime | None = None) -> Verdict:
+    """Redeem ``incentive_id`` for the holder of ``token``, at most once, within the measure's quotas."""
+    if not isinstance(idempotency_key, str) or not _KEY.fullmatch(idempotency_key):
+        raise DomainError("bad_idempotency_key")
+    at = at or timeutil.now()
+    started = time.perf_counter()
+    previous = _by_key(session, clerk, idempotency_key)
+    if previous is not None:
+        return verdict_of(session, previous)
+    incentive = session.get(Incentive, incentive_id)
+    if incentive is None:
+        raise DomainError("incentive_not_found")
+
+    scan = _Scan()
+    if not _can_redeem(clerk, incentive):
+        scan.reason = "not_your_incentive"
+    elif incentive.organisation.status != Status.approved:
+        scan.reason = "organisation_inactive"
+    elif not _open(incentive, at):
+        scan.reason = "incentive_closed"
+    else:
+        scan = _resolve(session, ring, token, at)
+        if scan.reason is None:
+            scan.reason = eligibility(incentive, scan.subject, scan.colour)
+
+    pkey = period_key(incentive.limit_period, at) if incentive.limit_count is not None else None
+    row = {
+        "incentive_id": incentive.id, "organisation_id": incentive.organisation_id, "clerk_id": clerk.id,
+        "subject_id": scan.subject.id if scan.subject else None, "colour": scan.colour,
+        "token_kid": scan.claims.kid if scan.claims else None,
+        "token_nonce": scan.claims.nonce_hex if scan.claims else None,
+        "venue": venue, "idempotency_key": idempotency_key, "period_key": pkey, "created_at": at,
+        "status": RedemptionStatus.rejected if scan.reason else RedemptionStatus.redeemed, "reason": scan.reason,
+    }
+    taken = _Taken()
+    # Claim: one statement that either inserts our row or meets another's (same token or same key).
+    rid = session.execute(_insert(session, Redemption).values(**row).on_conflict_do_nothing()
+                          .returning(Redemption.id)).scalar()
+    if rid is None:
+        previous = _by_key(session, clerk, idempotency_key)
+        if previous is not None:  # the same request, sent twice at once
+            return verdict_of(session, previous)
+        scan.reason = "replayed"
+        row.update(status=RedemptionStatus.rejected, reason="replayed")
+        rid = session.execute(insert(Redemption).values(**row).returning(Redemption.id)).scalar_one()
+    elif scan.reason is None:
+        taken = _consume(session, incentive, scan.subject.id, pkey)
+        scan.reason = taken.reason
+        if scan.reason is not None:
+            session.execute(update(Redemption).where(Redemption.id == rid)
+                            .values(status=RedemptionStatus.rejected, reason=scan.reason))
+        else:
+            _tell_holder(session, incentive, scan.subject.id, rid, at)
+
+    status = "rejected" if scan.reason else "redeemed"
+    remaining = (_remaining_after(incentive, taken) if taken.reason or status == "redeemed"
+                 else _remaining(session, incentive, scan.subject.id if scan.subject else None, pkey))
+    log.info("redemption", extra={"redemption_id": rid, "incentive_id": incentive.id, "clerk_id": clerk.id,
+                                  "status": status, "reason": scan.reason,
+                                  "ms": round((time.perf_counter() - started) * 1000, 2)})
+    return Verdict(status, scan.reason, REASONS[scan.reason] if scan.reason else "核销成功",
+                   subject_view(scan.subject, scan.colour) if scan.subject else None,
+                   incentive_view(incentive), remaining, rid)
+
+
+@dataclass
+class _Taken:
+    reason: str | None = None        # limit_reached / out_of_stock, or None: both taken
+    used: int | None = None          # the subject's uses in this period, ours included
+    stock_used: int | None = None
+
+
+def _consume(session: Session, incentive: Incentive, subject_id: int, pkey: str | None) -> _Taken:
+    """Take one from the subject's quota, then one from the stock, each by a conditional update."""
+    taken = _Taken()
+    if incentive.limit_count is not None:
+        q = QuotaUsage.__table__
+        stmt = (_insert(session, q).values(incentive_id=incentive.id, subject_id=subject_id, period_key=pkey, used=1)
+                .on_conflict_do_update(index_elements=[q.c.incentive_id, q.c.subject_id, q.c.period_key],
+                                       set_={"used": q.c.used + 1}, where=q.c.used < incentive.limit_count)
+                .returning(q.c.used))
+        taken.used = session.execute(stmt).scalar()
+        if taken.used is None:
+            taken.reason = "limit_reached"
+            return taken
+    if incentive.stock_total is not None:
+        t = Incentive.__table__
+        taken.stock_used = session.execute(
+            update(t).where(t.c.id == incentive.id, t.c.stock_used < t.c.stock_total)
+            .values(stock_used=t.c.stock_used + 1).returning(t.c.stock_used)).scalar()
+        if taken.stock_used is None:
+            if incentive.limit_count is not None:
+                _give_back_quota(session, incentive.id, subject_id, pkey)
+            taken.reason = "out_of_stock"
+    return taken
+
+
+def _remaining_after(incentive: Incentive, taken: _Taken) -> dict:
+    quota = stock = None
+    if incentive.limit_count is not None:
+        quota = 0 if taken.reason == "limit_reached" or taken.used is None else incentive.limit_count - taken.used
+    if incentive.stock_total is not None:
+        stock = 0 if taken.reason == "out_of_stock" else incentive.stock_total - (
+            taken.stock_used if taken.stock_used is not None else incentive.stock_used)
+    return {"quota": quota, "period": incentive.limit_period.value if incentive.limit_period else None,
+            "stock": stock}
+
+
+def _give_back_quota(session: Session, incentive_id: int, subject_id: int, pkey: str) -> None:
+    session.execute(update(QuotaUsage).where(QuotaUsage.incentive_id == incentive_id,
+                                             QuotaUsage.subject_id == subject_id, QuotaUsage.period_key == pkey,
+                                             QuotaUsage.used > 0)
+                    .values(used=QuotaUsage.used - 1))
+
+
+def _tell_holder(session: Session, incentive: Incentive, subject_id: int, redemption_id: int, at: datetime,
+                 *, voided: bool = False) -> None:
+    title = f"{'已撤销' if voided else '已核销'}：{incentive.title}"
+    session.execute(insert(Notice).values(
+        subject_id=subject_id, kind="redemption_voided" if voided else "redemption", title=title,
+        body={"redemption_id": redemption_id, "incentive_id": incentive.id,
+              "organisation": incentive.organisation.name, "at": at.isoformat()},
+        created_at=at))
+
+
+def void(session: Session, clerk: Account, redemption_id: int, *, at: datetime | None = None) -> Redemption:
+    """Undo a redemption within ten minutes (the wrong button); its quota and stock come back."""
+    at = at or timeutil.now()
+    r = session.scalar(select(Redemption).where(Redemption.id == redemption_id).with_for_update())
+    if r is None or not (clerk.has_role(Role.clerk, organisation_id=r.organisation_id)
+                         or clerk.has_role(Role.org_admin, organisation_id=r.organisation_id)):
+        raise DomainError("redemption_not_found")
+    if r.status != RedemptionStatus.redeemed:
+        raise DomainError("not_voidable", detail={"status": r.status.value})
+    if at - r.created_at > VOID_WINDOW:
+        raise DomainError("void_window_passed")
+    incentive = session.get(Incentive, r.incentive_id)
+    r.status, r.voided_at, r.voided_by_id = RedemptionStatus.voided, at, clerk.id
+    if incentive.limit_count is not None and r.subject_id is not None:
+        _give_back_quota(session, incentive.id, r.subject_id, r.period_key)
+    if incentive.stock_total is not None:
+        t = Incentive.__table__
+        session.execute(update(t).where(t.c.id == incentive.id, t.c.stock_used > 0)
+                        .values(stock_used=t.c.stock_used - 1))
+    _tell_holder(session, incentive, r.subject_id, r.id, at, voided=True)
+    session.flush()
+    log.info("redemption voided", extra={"redemption_id": r.id, "clerk_id": clerk.id})
+    return r
