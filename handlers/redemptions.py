@@ -235,7 +235,12 @@ def redeem(session: Session, ring: KeyRing, clerk: Account, token: str, incentiv
             return verdict_of(session, previous)
         scan.reason = "replayed"
         row.update(status=RedemptionStatus.rejected, reason="replayed")
-        rid = session.execute(insert(Redemption).values(**row).returning(Redemption.id)).scalar_one()
+        # A rejected row is outside the token index, so only the idempotency key can conflict here: the
+        # same request retried while we looked (PostgreSQL). Its row is committed by now; answer with it.
+        rid = session.execute(_insert(session, Redemption).values(**row).on_conflict_do_nothing()
+                              .returning(Redemption.id)).scalar()
+        if rid is None:
+            return verdict_of(session, _by_key(session, clerk, idempotency_key))
     elif scan.reason is None:
         taken = _consume(session, incentive, scan.subject.id, pkey)
         scan.reason = taken.reason
