@@ -160,7 +160,7 @@ def platform_admin(db):
     return create_account(db, "admin", role=Role.platform_admin)
 
 
-def create_organisation(db, *, name="惠州市慈云图书馆", kind="institution", status=Status.approved, admin=None):
+def create_organisation(db, name="惠州市慈云图书馆", kind="institution", status=Status.approved, *, admin=None):
     """An organisation in ``status``; ``admin`` (an account) is made its org_admin."""
     from handlers.models import Organisation, OrganisationKind
     org = Organisation(name=name, kind=OrganisationKind(kind), status=status, contact="0752-0000000")
@@ -183,14 +183,6 @@ def wrong_check_digit(identifier: str) -> str:
 
 
 # --- codes and incentives -----------------------------------------------------------------------
-
-def create_organisation(db, name="西湖景区观光车", kind="institution", status=Status.approved):
-    from handlers.models import Organisation
-    org = Organisation(name=name, kind=kind, status=status)
-    db.add(org)
-    db.flush()
-    return org
-
 
 def create_incentive(db, organisation, **kw):
     from handlers.models import Grade, Incentive, IncentiveStatus, Period, Scenario
