@@ -4,6 +4,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from handlers.errors import CATALOGUE
+from webhooks import config
 from webhooks.cli import main
 from webhooks.docs import errors_markdown
 from webhooks.errors import HTTP_ERRORS
@@ -37,3 +38,9 @@ def test_docs_errors_command_writes_and_checks(tmp_path):
     assert written.exit_code == 0, written.output
     assert out.read_text(encoding="utf-8") == errors_markdown()
     assert runner.invoke(main, ["docs", "errors", "--check", "-o", str(out)]).exit_code == 0
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [config.PREFIX + name for name in config.DEFAULTS if f"`{config.PREFIX}{name}`" not in readme]
+    assert not missing, f"README.md's configuration table lacks {missing}"
