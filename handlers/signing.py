@@ -34,8 +34,9 @@ def create_key(session: Session, keys: Keys) -> SigningKey:
     now = timeutil.now()
     kid = (session.scalar(select(func.max(SigningKey.kid))) or 0) + 1
     seed = NaclSigningKey.generate()
-    # A retired key must verify the last token it signed: that is at most a full offline batch ahead.
-    horizon = now + timedelta(seconds=MAX_BATCH_SECONDS + WINDOW + SKEW)
+    # A retired key must verify the last token it signed: that is at most a full offline batch ahead,
+    # signed by a process whose KeyRing still holds this key as its signer for up to KEYRING_TTL.
+    horizon = now + timedelta(seconds=KEYRING_TTL + MAX_BATCH_SECONDS + WINDOW + SKEW)
     session.execute(update(SigningKey).where(SigningKey.retired_at.is_(None))
                     .values(retired_at=now, verify_until=horizon))
     row = SigningKey(kid=kid, public_key=bytes(seed.verify_key),
