@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, request
 
 from handlers.privacy import Keys
+from handlers.signing import KeyRing
 
 from . import api, config, db, errors, limits, observability
 
@@ -16,6 +17,8 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["xinma.keys"] = Keys.from_secret(app.config["SECRET_KEY"])
+    # One per process: verify keys and the signer are cached here, not looked up per scan.
+    app.extensions["xinma.keyring"] = KeyRing(app.extensions["xinma.keys"])
 
     db.init_app(app)
     observability.init_app(app)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import g, request
 
-from handlers import accounts, organisations
+from handlers import accounts, declarations, organisations
 from handlers.errors import DomainError
 from handlers.models import Account, Role
 
@@ -62,3 +62,27 @@ def require_subject(subject_id: int) -> Account:
         # 404, not 403: a guessed id must not tell whether the subject exists.
         raise DomainError("subject_not_found")
     return a
+
+
+def require_clerk() -> Account:
+    """An approved account that scans for some organisation (clerk or org admin), or 403 not_a_clerk.
+
+    Which measures it may redeem is the domain's question (not_your_incentive is a verdict, not an error).
+    """
+    a = account()
+    if not any(g.role in (Role.clerk, Role.org_admin) and g.organisation_id is not None for g in a.grants):
+        raise DomainError("not_a_clerk")
+    return a
+
+
+def holder_subject(subject_id: int | None) -> int:
+    """The subject whose code (or receipts) the caller asks for: their own, or with ``subject_id`` an
+    enterprise they are agent of. The same rule as declaring an honour; a guessed id gets 404."""
+    mine = declarations.subject_ids_of(account())
+    if subject_id is None:
+        if not mine:
+            raise DomainError("no_subject")
+        return mine[0]
+    if subject_id not in mine:
+        raise DomainError("subject_not_found")
+    return subject_id

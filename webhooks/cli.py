@@ -168,6 +168,57 @@ def colours_refresh() -> None:
     click.echo(f"{n} subjects refreshed")
 
 
+# --- keys -------------------------------------------------------------------------------------
+
+@main.group()
+def keys() -> None:
+    """Ed25519 keys that sign credit codes (published at /api/v1/keys)."""
+
+
+def _key_session():
+    from sqlalchemy.orm import Session
+
+    from handlers.db import make_engine
+    from handlers.privacy import Keys
+    cfg = settings.load()
+    engine = make_engine(cfg["DATABASE_URL"])
+    return engine, Session(engine), Keys.from_secret(cfg["SECRET_KEY"])
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Add a key that signs from now on; the previous key is retired but keeps verifying until the
+    last token it may have signed (a full offline batch) has expired. Running servers pick the new
+    key up within a minute."""
+    from handlers import signing
+    engine, s, secrets = _key_session()
+    try:
+        with s.begin():
+            row = signing.create_key(s, secrets)
+            kid = row.kid
+    finally:
+        s.close()
+        engine.dispose()
+    click.echo(f"new signing key kid={kid}")
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """Keys that still verify, oldest first: kid, status, created, verifies until."""
+    from handlers import signing
+    engine, s, _ = _key_session()
+    try:
+        rows = signing.jwks(s)
+    finally:
+        s.close()
+        engine.dispose()
+    if not rows:
+        click.echo("no signing keys yet (the first code issued creates one)")
+    for k in rows:
+        click.echo(f"kid={k['kid']}\t{k['status']}\tcreated {k['created_at']}\t"
+                   f"verifies until {k['verify_until'] or '-'}")
+
+
 # --- docs -------------------------------------------------------------------------------------
 
 @main.group()

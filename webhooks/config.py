@@ -20,6 +20,8 @@ DEFAULTS: dict[str, tuple[object, type]] = {
     "RATELIMIT_ENABLED": (True, bool),
     "RATELIMIT_LOGIN": ("10/minute;100/hour", str),
     "RATELIMIT_WRITE": ("300/minute", str),
+    "RATELIMIT_SCAN": ("600/minute", str),  # per clerk device: a busy gate, not a runaway loop
+    "CODE_WINDOW": (30, int),  # seconds a dynamic code is valid
 }
 
 

@@ -33,6 +33,12 @@ def write_limit():
                                 methods=WRITE_METHODS)
 
 
+def scan_limit():
+    """Scans (check and redeem) count apart from other writes: a clerk at a busy gate scans far more
+    often than anyone edits anything, and a queue must not lock them out of voiding a mistake."""
+    return limiter.shared_limit(lambda: current_app.config["RATELIMIT_SCAN"], scope="scan", methods=["POST"])
+
+
 def init_app(app) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
     limiter.init_app(app)
