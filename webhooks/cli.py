@@ -248,5 +248,42 @@ def docs_errors(output: str, check: bool) -> None:
     click.echo(f"{output} {'unchanged' if current == text else 'written'}")
 
 
+# --- wechat emulator ---------------------------------------------------------------------------
+
+@main.command("wechat-emulator", short_help="A local WeChat API for development and the demo.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Loopback address to listen on.")
+@click.option("--port", default=8001, show_default=True, type=int, help="Port to listen on.")
+@click.option("--webhook", default="http://127.0.0.1:8000/webhooks/wechat", show_default=True,
+              help="Where /_emulator/deliver posts messages (our webhook).")
+@click.option("--appid", help="Official account appid (default: XINMA_WECHAT_APPID, else a demo value).")
+@click.option("--secret", help="Official account secret (default: XINMA_WECHAT_SECRET, else a demo value).")
+@click.option("--token", help="Webhook signature token (default: XINMA_WECHAT_TOKEN, else a demo value).")
+@click.option("--aes-key", help="EncodingAESKey (default: XINMA_WECHAT_AES_KEY, else a demo value).")
+@click.option("--miniprogram-appid", help="Mini-program appid (default: XINMA_MINIPROGRAM_APPID, else a demo value).")
+@click.option("--miniprogram-secret", help="Mini-program secret (default: XINMA_MINIPROGRAM_SECRET, else a demo value).")
+@click.option("--token-ttl", default=7200, show_default=True, type=int, help="Seconds an access token lives.")
+def wechat_emulator(host: str, port: int, webhook: str, token_ttl: int, **credentials) -> None:
+    """Serve a local stand-in for WeChat's API (token, jscode2session, media, messages, QR codes, menu,
+    mini-program codes) plus its own API under /_emulator (inbox, faults, deliver); see docs/wechat.md.
+
+    Uses the same XINMA_WECHAT_* settings as the app, so both agree with one configuration; point the app
+    at it with XINMA_WECHAT_API_BASE=http://127.0.0.1:8001. Loopback only.
+    """
+    import os
+
+    from .wechat_emulator import EmulatorConfig, is_loopback_url, serve as serve_emulator
+    if not is_loopback_url(webhook):
+        raise click.BadParameter("the webhook must be on loopback", param_hint="--webhook")
+    env = {name: value for name in settings.DEFAULTS
+           if (value := os.environ.get(settings.PREFIX + name))}
+    config = EmulatorConfig.from_settings(env, webhook_url=webhook, token_ttl=token_ttl, **credentials)
+    click.echo(f"WeChat emulator on http://{host}:{port} (official account {config.appid}, "
+               f"mini-program {config.miniprogram_appid}); deliveries go to {webhook}")
+    try:
+        serve_emulator(config, host=host, port=port)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
