@@ -446,3 +446,13 @@ class Notice(Base):
     body: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
     read_at: Mapped[datetime | None]
+
+
+class WeChatAccessToken(Base):
+    """The one access token per WeChat appid that every process shares (handlers/wechat.py refreshes it)."""
+
+    __tablename__ = "wechat_access_token"
+
+    appid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(512))
+    expires_at: Mapped[datetime]  # WeChat's own expiry; we refresh a little before it

@@ -22,6 +22,14 @@ DEFAULTS: dict[str, tuple[object, type]] = {
     "RATELIMIT_WRITE": ("300/minute", str),
     "RATELIMIT_SCAN": ("600/minute", str),  # per clerk device: a busy gate, not a runaway loop
     "CODE_WINDOW": (30, int),  # seconds a dynamic code is valid
+    "WECHAT_APPID": (None, str),  # the official account
+    "WECHAT_SECRET": (None, str),
+    "WECHAT_TOKEN": (None, str),  # the webhook's signature token
+    "WECHAT_AES_KEY": (None, str),  # EncodingAESKey (43 characters) for safe mode
+    "MINIPROGRAM_APPID": (None, str),
+    "MINIPROGRAM_SECRET": (None, str),
+    "WECHAT_API_BASE": (None, str),  # unset: https://api.weixin.qq.com; the emulator's address otherwise
+    "WECHAT_TIMEOUT": (5.0, float),  # seconds, for every call to WeChat including the token fetch
 }
 
 
