@@ -13,7 +13,7 @@ from handlers.models import Notice, Redemption, RedemptionStatus, Role
 
 # Accounts sign in with bearer tokens here: no password, no slow hashing.
 from ..conftest import (
-    KEYS, add_record, auth_headers, count, create_account, create_incentive, create_organisation, create_subject,
+    add_record, auth_headers, count, create_account, create_incentive, create_organisation, create_subject,
 )
 
 
