@@ -82,6 +82,18 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "void_window_passed": (CONFLICT, "已超过可撤销时限（10分钟）"),
     "not_a_clerk": (FORBIDDEN, "仅核销员可以扫码核销"),
     "bad_idempotency_key": (INVALID, "幂等键应为1至64个字母、数字或 -_.:"),
+    # incentive measures
+    "bad_scenario": (INVALID, "激励场景不正确"),
+    "bad_eligible_colours": (INVALID, "适用信用码颜色应为 green、blue、red 中的一个或多个"),
+    "bad_eligible_kinds": (INVALID, "适用主体类型应为 person、enterprise、institution 中的一个或多个"),
+    "min_grade_not_applicable": (INVALID, "最低信用等级只适用于企业或机构，设置后适用对象不能包含个人"),
+    "bad_limit_count": (INVALID, "每个主体的使用次数应为不小于1的整数"),
+    "bad_limit_period": (INVALID, "使用周期应为 day、week、month、year 或 ever"),
+    "limit_incomplete": (INVALID, "使用次数与使用周期须同时填写或同时留空"),
+    "bad_stock": (INVALID, "总名额应为不小于0的整数，留空表示不限"),
+    "stock_below_used": (CONFLICT, "总名额不能少于已使用的名额"),
+    "bad_venues": (INVALID, "地点最多50个，每个不能为空且不超过100个字符"),
+    "bad_incentive_clerk": (INVALID, "核销员须为本组织的办事员或管理员"),
 }
 
 

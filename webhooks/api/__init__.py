@@ -17,7 +17,9 @@ class Api(_Api):
 
 
 def init_app(app: Flask) -> None:
-    from . import accounts, admin, categories, codes, declarations, me, organisations, redemptions, session, subjects
+    from . import (
+        accounts, admin, categories, codes, declarations, incentives, me, organisations, redemptions, session, subjects,
+    )
 
     app.config.update(
         API_TITLE="Xinma (信码) API",
@@ -33,5 +35,6 @@ def init_app(app: Flask) -> None:
     )
     api = Api(app)
     app.extensions["xinma.api"] = api
-    for module in (session, me, accounts, organisations, declarations, subjects, categories, admin, codes, redemptions):
+    for module in (session, me, accounts, organisations, declarations, subjects, categories, admin, codes, redemptions,
+                   incentives):
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
