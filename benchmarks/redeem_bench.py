@@ -191,12 +191,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(url: str, *, workers: int, threads: int, log_level: str, log_path: Path):
+def server(url: str, *, workers: int, threads: int, worker_class: str, log_level: str, log_path: Path):
     port = free_port()
     env = {**os.environ, "XINMA_DATABASE_URL": url, "XINMA_SECRET_KEY": SECRET, "XINMA_RATELIMIT_ENABLED": "false",
            "XINMA_LOG_LEVEL": log_level, "XINMA_INSTANCE_PATH": str(log_path.parent)}
     cmd = [sys.executable, "-m", "gunicorn", "-c", "python:webhooks.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
+           "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
            "--keep-alive", "30", "--backlog", "2048", "webhooks:create_app()"]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=None, help="open loop at this many requests/s (default: closed)")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (sync: no keep-alive)")
     parser.add_argument("--clerks", type=int, default=8)
     parser.add_argument("--subjects", type=int, default=2000)
     parser.add_argument("--max-rate", type=float, default=2500.0,
@@ -396,7 +397,8 @@ def main(argv: list[str] | None = None) -> None:
               f"retried (idempotency key): {rt['retry'][0]} statements, {rt['retry'][1]} round trips")
         log_path = Path(tempfile.mkdtemp(prefix="xinma-bench-")) / "gunicorn.log"
         print(f"\nload at start: {load_average()}", flush=True)
-        with server(url, workers=args.workers, threads=args.threads, log_level=args.log_level,
+        with server(url, workers=args.workers, threads=args.threads, worker_class=args.worker_class,
+                    log_level=args.log_level,
                     log_path=log_path) as (port, cmd):
             tokens = data["tokens"]
             result = run_load(port, data, connections=args.connections, duration=args.duration,
@@ -404,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
         load_http = load_average()
     load_before_pg = load_average()
     pg = pgbench(base, clients=args.pgbench_clients, seconds=args.pgbench_seconds, scale=args.pgbench_scale)
-    print(f"\nserver: gunicorn gthread {args.workers} workers × {args.threads} threads, 127.0.0.1, "
+    print(f"\nserver: gunicorn {args.worker_class} {args.workers} workers × {args.threads} threads, 127.0.0.1, "
           f"XINMA_LOG_LEVEL={args.log_level}, rate limits off; log {log_path}")
     print(f"client: {args.connections} keep-alive connections, "
           f"{'open loop at %.0f/s' % args.rate if args.rate else 'closed loop'}, "
