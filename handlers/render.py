@@ -1,13 +1,13 @@
 """Server-side QR images of a token (PNG and SVG) for chat replies and kiosks.
 
 The mini-program draws the QR itself from the token; this is for places that need an image.
-It must be cheap: the QR matrix is built with a fixed mask pattern (choosing the "best" of
-eight masks is what makes qrcode slow, and any mask decodes), the frame with the colour in
-words is drawn once per colour and reused, and PNG compression is set for speed.
+It must be cheap (goal: 500 PNG/s per core; docs/benchmarks.md): a token's symbol comes from
+a precomputed version 6-M layout with the fixed mask 0 (any mask decodes), the frame with the
+colour in words is drawn once per colour and reused, captions are built from cached glyphs, and
+the 2-bit PNG rows go straight to zlib at level 1.
 """
 from __future__ import annotations
 
-import io
 import itertools
 import operator
 import os

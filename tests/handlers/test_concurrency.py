@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from handlers import accounts, identifiers, redemptions, signing, subjects, timeutil
+from handlers import accounts, identifiers, redemptions, signing, subjects
 from handlers.db import make_engine
 from handlers.errors import DomainError
 from handlers.models import (
