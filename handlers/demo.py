@@ -8,9 +8,10 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, colours, declarations, identifiers, subjects, timeutil
+from . import accounts, colours, declarations, identifiers, incentives, subjects, timeutil
 from .models import (
-    Account, CreditRecord, HonourDeclaration, Organisation, OrganisationKind, RecordKind, Role, Status, Subject,
+    Account, CreditRecord, HonourDeclaration, Incentive, Organisation, OrganisationKind, RecordKind, Role, Status,
+    Subject,
 )
 from .privacy import Keys
 
@@ -162,6 +163,27 @@ DECLARATIONS = (
 )
 
 
+# The seed's incentive measures (domain.md): (organisation, title, fields for incentives.create_incentive).
+INCENTIVES = (
+    ("westlake", "西湖观光车免费乘坐", dict(
+        description="绿码市民凭信用码免费乘坐西湖景区观光车，每人每天一次。", scenario="tourism",
+        eligible_colours=["green"], eligible_kinds=["person"], limit_count=1, limit_period="day",
+        venues=["西湖景区北门游客中心", "西湖景区南门"])),
+    ("library", "一次可借15册图书", dict(
+        description="绿码读者一次可借阅15册（普通读者5册），免押金。", scenario="library",
+        eligible_colours=["green"], eligible_kinds=["person"], limit_count=1, limit_period="day",
+        venues=["慈云图书馆总馆借还台"])),
+    ("police", "车辆、户籍业务免预约办理", dict(
+        description="绿码市民办理车辆、户籍业务无需预约，直接取号。", scenario="administrative_approval",
+        eligible_colours=["green"], eligible_kinds=["person"], limit_count=2, limit_period="month",
+        venues=["惠城区公安分局办证大厅"])),
+    ("park", "入园租金减免（信易租）", dict(
+        description="A级企业入驻产业园，首年租金与物业费减免20%。", scenario="housing",
+        eligible_colours=["green", "blue"], eligible_kinds=["enterprise"], min_grade="A",
+        limit_count=1, limit_period="ever", stock_total=20, venues=["仲恺高新区产业园招商中心"])),
+)
+
+
 def identifier(key: str) -> str:
     """The demo subject's identifier in clear (for the demo's own use, never stored so)."""
     spec = SUBJECTS[key]
@@ -209,8 +231,16 @@ def seed(session: Session, keys: Keys) -> Seeded:
     out.accounts[PENDING_LOGIN] = pending
     for spec in DECLARATIONS:
         _declaration(session, out.accounts[spec.login], spec)
+    for org_key, title, fields in INCENTIVES:
+        _incentive(session, admin, out.organisations[org_key], title, fields)
     session.flush()
     return out
+
+
+def _incentive(session: Session, admin: Account, organisation: Organisation, title: str, fields: dict) -> Incentive:
+    existing = session.scalar(select(Incentive).where(Incentive.organisation_id == organisation.id,
+                                                      Incentive.title == title))
+    return existing or incentives.create_incentive(session, admin, organisation.id, title=title, **fields)
 
 
 def _subject(session: Session, keys: Keys, key: str) -> Subject:

@@ -115,3 +115,35 @@ def test_an_honour_declaration_waits_and_approving_it_turns_citizen_blue_green(d
     assert pending[0].subject_id == blue.id
     declarations.review_declaration(db, world.accounts["admin"], pending[0].id, decision="approve")
     assert colours.colour(db, blue) == Colour.green
+
+
+def test_the_seed_measures_are_published(db):
+    from handlers.models import Incentive
+    demo.seed(db, KEYS)
+    titles = set(db.scalars(select(Incentive.title)))
+    assert titles == {title for _, title, _ in demo.INCENTIVES}
+
+
+def test_the_demo_story_westlake_shuttle(db):
+    """A clerk redeems the West Lake shuttle for the green citizen and is refused for the red one."""
+    import uuid
+
+    from handlers import redemptions, signing
+    from handlers.models import Incentive
+
+    world = demo.seed(db, KEYS)
+    ring = signing.KeyRing(KEYS)
+    shuttle = db.scalar(select(Incentive).where(Incentive.title == "西湖观光车免费乘坐"))
+    clerk = world.accounts["clerk-westlake"]
+
+    def scan(login):
+        subject = subjects.get(db, world.accounts[login].subject_id)
+        token = signing.issue_codes(db, ring, subject)[0].token
+        return redemptions.redeem(db, ring, clerk, token, shuttle.id, idempotency_key=uuid.uuid4().hex)
+
+    green = scan("citizen-green")
+    assert (green.status, green.subject["colour"], green.remaining["quota"]) == ("redeemed", "green", 0)
+    red = scan("citizen-red")
+    assert (red.status, red.reason) == ("rejected", "colour_not_eligible")
+    again = scan("citizen-green")
+    assert again.reason == "limit_reached"
