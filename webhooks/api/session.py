@@ -1,6 +1,8 @@
 """Sign in and out: password login, and in demo mode a login by demo account name."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import current_app
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
@@ -43,7 +45,8 @@ class DemoAccountSchema(Schema):
 
 def _open(account: Account) -> dict:
     s = db.session()
-    token, expires = accounts.open_session(s, account)
+    token, expires = accounts.open_session(
+        s, account, lifetime=timedelta(days=current_app.config["SESSION_DAYS"]))
     return {"token": token, "expires_at": expires, "account": accounts.describe(s, account)}
 
 
