@@ -94,6 +94,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "stock_below_used": (CONFLICT, "总名额不能少于已使用的名额"),
     "bad_venues": (INVALID, "地点最多50个，每个不能为空且不超过100个字符"),
     "bad_incentive_clerk": (INVALID, "核销员须为本组织的办事员或管理员"),
+    # WeChat: mini-program login and clerk invites
+    "wechat_login_failed": (UNAUTHENTICATED, "微信登录失败，请重新进入小程序"),
+    "invite_not_found": (NOT_FOUND, "邀请二维码无效"),
+    "invite_used": (CONFLICT, "该邀请二维码已被使用"),
+    "invite_expired": (CONFLICT, "该邀请二维码已过期，请联系管理员重新生成"),
 }
 
 

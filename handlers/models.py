@@ -456,3 +456,48 @@ class WeChatAccessToken(Base):
     appid: Mapped[str] = mapped_column(String(64), primary_key=True)
     token: Mapped[str] = mapped_column(String(512))
     expires_at: Mapped[datetime]  # WeChat's own expiry; we refresh a little before it
+
+
+# --- WeChat: inbound messages, identities, clerk invites -------------------------------------------
+
+class WeChatInbound(Base):
+    """A message or event WeChat delivered, with the reply we gave: a retry gets the same reply, acts once."""
+
+    __tablename__ = "wechat_inbound"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)  # msg:<MsgId> | evt:<openid>:<time>:<event>
+    reply: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now, index=True)
+
+
+class WeChatIdentity(Base):
+    """An openid of one of our WeChat apps (official account or mini-program), bound to an account."""
+
+    __tablename__ = "wechat_identity"
+    __table_args__ = (UniqueConstraint("appid", "openid", name="uq_wechat_identity_appid_openid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appid: Mapped[str] = mapped_column(String(64))
+    openid: Mapped[str] = mapped_column(String(64))
+    unionid: Mapped[str | None] = mapped_column(String(64), index=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"), index=True)
+    # The measure a clerk redeems when scanning from the chat menu (核销 <编号>).
+    incentive_id: Mapped[int | None] = mapped_column(ForeignKey("incentive.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+
+    account: Mapped[Account] = relationship(lazy="joined", innerjoin=True)
+
+
+class ClerkInvite(Base):
+    """A single-use, expiring invitation to become a clerk, carried by a parametric QR code's scene."""
+
+    __tablename__ = "clerk_invite"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scene_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the scene: it is a secret
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id", ondelete="CASCADE"), index=True)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))

@@ -6,7 +6,7 @@ from flask import Flask, request
 from handlers.privacy import Keys
 from handlers.signing import KeyRing
 
-from . import api, config, db, errors, limits, observability
+from . import api, config, db, errors, limits, observability, wechat
 
 
 def create_app(config_overrides: dict | None = None) -> Flask:
@@ -25,6 +25,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     errors.init_app(app)
     limits.init_app(app)
     api.init_app(app)
+    wechat.init_app(app)
 
     @app.after_request
     def _commit(response):

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, tuple[object, type]] = {
     "MINIPROGRAM_SECRET": (None, str),
     "WECHAT_API_BASE": (None, str),  # unset: https://api.weixin.qq.com; the emulator's address otherwise
     "WECHAT_TIMEOUT": (5.0, float),  # seconds, for every call to WeChat including the token fetch
+    "WECHAT_CODE_URL": (None, str),  # the page showing my code: the chat's link card when an image fails
 }
 
 
