@@ -5,14 +5,16 @@ from datetime import timedelta
 
 from flask import current_app
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import select
 
-from handlers import accounts, demo, subjects
+from handlers import accounts, demo, subjects, wechat_users
 from handlers.errors import DomainError
 from handlers.models import Account
+from handlers.wechat import WeChatError
 
-from .. import auth, db
+from .. import auth, db, errors
+from .. import wechat as wechat_edge
 from ..limits import login_limit, write_limit
 from .common import BEARER, AccountSchema, errors_doc
 
@@ -21,8 +23,34 @@ blp = Blueprint("session", __name__, description="Sign in and out")
 
 
 class LoginSchema(Schema):
-    login = fields.String(required=True, validate=lambda s: 0 < len(s) <= 64)
-    password = fields.String(required=True, validate=lambda s: 0 < len(s) <= 256)
+    """Either ``login`` and ``password``, or ``code`` (the mini-program's wx.login())."""
+
+    login = fields.String(validate=lambda s: 0 < len(s) <= 64)
+    password = fields.String(validate=lambda s: 0 < len(s) <= 256)
+    code = fields.String(validate=lambda s: 0 < len(s) <= 128,
+                         metadata={"description": "mini-program login: the code wx.login() gave the phone"})
+
+    @validates_schema
+    def _one_shape(self, data, **kwargs):
+        if "code" in data:
+            if "login" in data or "password" in data:
+                raise ValidationError("give either code, or login and password", "code")
+        else:
+            missing = {name: ["Missing data for required field."] for name in ("login", "password")
+                       if name not in data}
+            if missing:
+                raise ValidationError(missing)
+
+
+_STRING = {"type": "string", "minLength": 1}
+LOGIN_BODY = {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+    {"title": "PasswordLogin", "type": "object", "required": ["login", "password"], "additionalProperties": False,
+     "properties": {"login": _STRING | {"maxLength": 64}, "password": _STRING | {"maxLength": 256}}},
+    {"title": "MiniProgramLogin", "type": "object", "required": ["code"], "additionalProperties": False,
+     "properties": {"code": _STRING | {"maxLength": 128, "description": "what wx.login() gave the phone; "
+                                       "WeChat accepts each code once, for five minutes"}}},
+]}}}}
+WECHAT_UNAVAILABLE = ("wechat_unavailable", "微信服务暂时不可用，请稍后再试")
 
 
 class SessionSchema(Schema):
@@ -54,10 +82,25 @@ def _open(account: Account) -> dict:
 @login_limit()
 @write_limit()
 @blp.arguments(LoginSchema)
+@blp.doc(requestBody=LOGIN_BODY)
 @blp.response(201, SessionSchema)
-@errors_doc(blp, 401, 422, 429)
+@errors_doc(blp, 401, 422, 429, 503)
 def login(body):
-    """Sign in with login and password."""
+    """Sign in with login and password, or in the mini-program with the code of ``wx.login()``.
+
+    A code is exchanged with WeChat for the user's openid; the first login creates a pending account
+    with no subject (``account.subject`` null) until the person binds their identity. WeChat's
+    session_key never leaves the server. A bad, expired or reused code is 401 ``wechat_login_failed``
+    with WeChat's ``errcode`` in ``detail``; WeChat unreachable is 503 ``wechat_unavailable``.
+    """
+    if "code" in body:
+        try:
+            account = wechat_users.login(db.session(), wechat_edge.mini_program(), body["code"])
+        except DomainError:
+            raise
+        except WeChatError:  # unreachable, timed out, or not configured here
+            return errors.error_response(503, *WECHAT_UNAVAILABLE)
+        return _open(account)
     return _open(accounts.authenticate(db.session(), body["login"], body["password"]))
 
 
