@@ -1,8 +1,14 @@
 """Engines and sessions: one place that knows how SQLite and PostgreSQL differ for us."""
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+import select
+
+from sqlalchemy import Engine, create_engine, event, exc
 from sqlalchemy.orm import Session, sessionmaker
+
+# A pooled connection older than this is replaced on its next checkout (firewalls and proxies drop
+# long-idle TCP connections without telling either side).
+POOL_RECYCLE = 1800
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -10,10 +16,44 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, **kwargs)
         _tune_sqlite(engine)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    kwargs.setdefault("pool_recycle", POOL_RECYCLE)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_suspect(engine)
+    return engine
+
+
+def _ping_when_suspect(engine: Engine) -> None:
+    """A pre-ping without the round trip, for a connection the server has hung up on.
+
+    pool_pre_ping costs a round trip on every checkout, i.e. on every request. An idle PostgreSQL
+    connection has nothing to read unless the server spoke first: a terminated backend
+    (pg_terminate_backend, a restart, idle_session_timeout) sends its FATAL and closes the socket.
+    So look at the socket (poll, no I/O): only when it is readable, or libpq already knows it is
+    bad, ping for real, and let the pool replace the connection when that fails. A connection
+    dropped silently (a half-open TCP connection) is what pool_recycle is for.
+    """
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn, _record, _proxy):
+        if not _suspect(dbapi_conn):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as e:
+            raise exc.DisconnectionError(f"pooled connection is gone: {e}") from e
+
+
+def _suspect(dbapi_conn) -> bool:
+    try:
+        if dbapi_conn.closed or dbapi_conn.broken:
+            return True
+        poller = select.poll()
+        poller.register(dbapi_conn.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except Exception:  # noqa: BLE001 - anything odd about the connection: ping it
+        return True
 
 
 def _tune_sqlite(engine: Engine) -> None:
