@@ -7,8 +7,8 @@ import secrets
 import unicodedata
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, joinedload, lazyload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import checks, onboarding, paging, timeutil
@@ -68,13 +68,22 @@ def open_session(session: Session, account: Account, *, lifetime: timedelta = SE
     return token, expires
 
 
+# Every authenticated request runs this: one statement (account and its grants joined, the bound subject
+# left to a lazy load that few endpoints trigger), built once rather than per call.
+_BY_TOKEN = (select(Account, ApiToken.expires_at)
+             .join(ApiToken, ApiToken.account_id == Account.id)
+             .where(ApiToken.token_hash == bindparam("token_hash"))
+             .options(lazyload(Account.subject), joinedload(Account.grants)))
+
+
 def account_for_token(session: Session, token: str) -> Account:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
+    row = session.execute(_BY_TOKEN, {"token_hash": _hash(token)}).unique().first()
     if row is None:
         raise DomainError("not_authenticated")
-    if row.expires_at <= timeutil.now():
+    account, expires_at = row
+    if expires_at <= timeutil.now():
         raise DomainError("session_expired")
-    return row.account
+    return account
 
 
 def close_session(session: Session, token: str) -> None:
