@@ -285,5 +285,46 @@ def wechat_emulator(host: str, port: int, webhook: str, token_ttl: int, **creden
         raise click.ClickException(str(e)) from e
 
 
+# --- wechat -------------------------------------------------------------------------------------
+
+MENU_CLICK_INCENTIVES = "incentives"  # the bot's command names are the menu's CLICK keys
+MENU_SCAN = "scan"
+
+
+def wechat_menu(code_url: str) -> dict:
+    """The official account's custom menu: my code (a page), my incentives (the bot), scan to redeem (clerks)."""
+    return {"button": [
+        {"type": "view", "name": "我的信用码", "url": code_url},
+        {"type": "click", "name": "我的权益", "key": MENU_CLICK_INCENTIVES},
+        {"type": "scancode_waitmsg", "name": "扫码核销", "key": MENU_SCAN},
+    ]}
+
+
+@main.group()
+def wechat() -> None:
+    """The WeChat official account."""
+
+
+@wechat.command("menu")
+@click.option("--code-url", help="The page the 我的信用码 button opens (default: XINMA_WECHAT_CODE_URL).")
+def wechat_menu_command(code_url: str | None) -> None:
+    """Create the official account's custom menu (replaces the current one)."""
+    from handlers import wechat as wx
+    from handlers.db import make_engine
+    cfg = settings.load()
+    code_url = code_url or cfg.get("WECHAT_CODE_URL")
+    if not code_url:
+        raise click.UsageError("give --code-url or set XINMA_WECHAT_CODE_URL")
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        oa = wx.official_account(cfg, wx.token_store(cfg, engine))
+        oa.create_menu(wechat_menu(code_url))
+    except wx.WeChatError as e:
+        raise click.ClickException(f"WeChat refused the menu: errcode {e.errcode}: {e.errmsg}") from e
+    finally:
+        engine.dispose()
+    click.echo("menu created: 我的信用码 / 我的权益 / 扫码核销")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -59,9 +59,14 @@ def _client(name: str, build) -> wechat.WeChat:
     return ext[key]
 
 
-def official_account() -> wechat.WeChat:
-    """The official account's client, built once per process (raises WeChatNotConfigured when unset)."""
-    return _client("official_account", wechat.official_account)
+def official_account(*, warm: bool = False) -> wechat.WeChat:
+    """The official account's client, built once per process (raises WeChatNotConfigured when unset).
+
+    ``warm``: call before the request's first query when the request will call WeChat (see warm_token)."""
+    client = _client("official_account", wechat.official_account)
+    if warm and current_app.extensions["xinma.engine"].dialect.name == "sqlite":
+        warm_token(client)
+    return client
 
 
 def mini_program() -> wechat.WeChat:
@@ -184,9 +189,7 @@ def _answer(message) -> Reply:
     cfg = current_app.config
     oa = None
     if cfg.get("WECHAT_APPID") and cfg.get("WECHAT_SECRET"):
-        oa = official_account()
-        if current_app.extensions["xinma.engine"].dialect.name == "sqlite":
-            warm_token(oa)
+        oa = official_account(warm=True)
     s = db.session()
     seen = s.get(WeChatInbound, key)
     if seen is not None:

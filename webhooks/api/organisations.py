@@ -4,11 +4,13 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from handlers import organisations, subjects
+from handlers import organisations, subjects, wechat_users
+from handlers.wechat import WeChatError
 from handlers.errors import DomainError
 from handlers.models import Account, Organisation, OrganisationKind
 
-from .. import auth, db
+from .. import auth, db, errors
+from .. import wechat as wechat_edge
 from ..limits import write_limit
 from .common import BEARER, PageArgs, SubjectSummary, errors_doc, keys, page_schema, page_view
 
@@ -143,3 +145,38 @@ def remove_member(organisation_id, account_id):
     """Remove a member; the last admin stays."""
     actor = auth.require_org_admin(organisation_id)
     organisations.remove_member(db.session(), actor, organisation_id, account_id)
+
+
+class QRCodeSchema(Schema):
+    ticket = fields.String()
+    url = fields.String(metadata={"description": "what the QR code encodes (render it yourself, or use image_url)"})
+    image_url = fields.String(metadata={"description": "WeChat's picture of the code (showqrcode)"})
+    expire_seconds = fields.Integer()
+
+
+class ClerkInviteSchema(Schema):
+    id = fields.Integer()
+    organisation_id = fields.Integer()
+    expires_at = fields.DateTime()
+    qrcode = fields.Nested(QRCodeSchema)
+
+
+@blp.route("/<int:organisation_id>/clerk-invites", methods=["POST"])
+@write_limit()
+@blp.response(201, ClerkInviteSchema)
+@blp.doc(security=BEARER)
+@errors_doc(blp, 401, 403, 404, 409, 503)
+def clerk_invite(organisation_id):
+    """A clerk invite: a WeChat parametric QR code; whoever scans it with WeChat becomes a clerk here.
+
+    Single use, valid for 30 minutes. Show it to the clerk only (503 wechat_unavailable when WeChat is down).
+    """
+    try:
+        oa = wechat_edge.official_account(warm=True)  # before the first query: see warm_token
+        actor = auth.require_org_admin(organisation_id)
+        invite, qr = wechat_users.create_clerk_invite(db.session(), oa, actor, organisation_id)
+    except WeChatError:
+        return errors.error_response(503, "wechat_unavailable", "微信服务暂时不可用，请稍后再试")
+    return {"id": invite.id, "organisation_id": invite.organisation_id, "expires_at": invite.expires_at,
+            "qrcode": {"ticket": qr.ticket, "url": qr.url, "image_url": qr.image_url,
+                       "expire_seconds": qr.expire_seconds}}
