@@ -428,7 +428,7 @@ def main(argv: list[str] | None = None) -> None:
 def ping_label(url: str) -> str:
     eng = make_engine(url)
     try:
-        return "on" if eng.pool._pre_ping else "off"
+        return "on" if eng.pool._pre_ping else "off: a poll of the socket instead, handlers/db.py"
     finally:
         eng.dispose()
 

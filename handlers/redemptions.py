@@ -12,18 +12,19 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from . import codes, colours, timeutil
 from .codes import CodeError
 from .errors import DomainError
 from .models import (
-    Account, CodeHandle, Grade, Incentive, IncentiveStatus, Notice, Period, QuotaUsage, Redemption,
-    RedemptionStatus, Role, Status, Subject,
+    Account, CodeHandle, Colour, Grade, Incentive, IncentiveClerk, IncentiveStatus, Notice, Organisation, Period,
+    QuotaUsage, Redemption, RedemptionStatus, Role, Scenario, Status, Subject, SubjectKind,
 )
 from .signing import SKEW, KeyRing
 
@@ -87,6 +88,109 @@ def _insert(session: Session, table):
     return (postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert)(table)
 
 
+# --- the hot path's statements, built once per dialect -------------------------------------------------
+# A scan runs these on every request; building them per call (and loading ORM objects) cost more CPU
+# than the database spent answering them. They run on the session's connection, in its transaction.
+
+class _Org(NamedTuple):
+    name: str
+    status: Status
+
+
+class _ClerkRef(NamedTuple):
+    account_id: int
+
+
+@dataclass(frozen=True)
+class Measure:
+    """What a scan needs of an incentive measure: its rules, its organisation's name and status, its
+    clerks. Read by one statement; same attribute names as Incentive, so the rule helpers take either."""
+
+    id: int
+    organisation_id: int
+    title: str
+    scenario: Scenario
+    eligible_colours: list[str]
+    eligible_kinds: list[str]
+    min_grade: Grade | None
+    limit_count: int | None
+    limit_period: Period | None
+    stock_total: int | None
+    stock_used: int
+    valid_from: date | None
+    valid_until: date | None
+    status: IncentiveStatus
+    organisation: _Org
+    clerks: tuple[_ClerkRef, ...]
+
+
+_MEASURE = (select(Incentive.id, Incentive.organisation_id, Incentive.title, Incentive.scenario,
+                   Incentive.eligible_colours, Incentive.eligible_kinds, Incentive.min_grade, Incentive.limit_count,
+                   Incentive.limit_period, Incentive.stock_total, Incentive.stock_used, Incentive.valid_from,
+                   Incentive.valid_until, Incentive.status, Organisation.name, Organisation.status,
+                   IncentiveClerk.account_id)
+            .join(Organisation, Organisation.id == Incentive.organisation_id)
+            .outerjoin(IncentiveClerk, IncentiveClerk.incentive_id == Incentive.id)
+            .where(Incentive.id == bindparam("incentive_id")))
+
+
+def load_measure(session: Session, incentive_id: int) -> Measure | None:
+    rows = _conn(session).execute(_MEASURE, {"incentive_id": incentive_id}).all()
+    if not rows:
+        return None
+    r = rows[0]
+    return Measure(*r[:14], organisation=_Org(r[14], r[15]),
+                   clerks=tuple(_ClerkRef(row[16]) for row in rows if row[16] is not None))
+
+
+class SubjectRow(NamedTuple):
+    """What a scan shows and judges of the holder (the same attribute names as Subject)."""
+
+    id: int
+    kind: SubjectKind
+    grade: Grade | None
+    name_masked: str
+
+
+_HANDLE = (select(CodeHandle.revoked_at, Subject.id, Subject.kind, Subject.grade, Subject.name_masked,
+                  Subject.colour, Subject.colour_valid_from, Subject.colour_valid_until)
+           .join(Subject, Subject.id == CodeHandle.subject_id)
+           .where(CodeHandle.handle == bindparam("handle")))
+
+
+class _Statements:
+    """The claim, the quota and the notice as prebuilt Core statements, per dialect."""
+
+    def __init__(self, dialect: str):
+        ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        r, q = Redemption.__table__, QuotaUsage.__table__
+        self.claim = ins(r).on_conflict_do_nothing().returning(r.c.id)
+        self.quota = (ins(q).values(incentive_id=bindparam("incentive_id"), subject_id=bindparam("subject_id"),
+                                    period_key=bindparam("period_key"), used=1)
+                      .on_conflict_do_update(index_elements=[q.c.incentive_id, q.c.subject_id, q.c.period_key],
+                                             set_={"used": q.c.used + 1}, where=q.c.used < bindparam("limit"))
+                      .returning(q.c.used))
+        self.notice = insert(Notice.__table__)
+
+
+_STATEMENTS: dict[str, _Statements] = {}
+
+
+def _conn(session: Session):
+    """The session's connection for a Core statement, with the session's pending changes flushed first
+    (what session.execute would do: a record added earlier in the transaction must count)."""
+    session.flush()
+    return session.connection()
+
+
+def _statements(session: Session) -> _Statements:
+    name = session.get_bind().dialect.name
+    stmts = _STATEMENTS.get(name)
+    if stmts is None:
+        stmts = _STATEMENTS[name] = _Statements(name)
+    return stmts
+
+
 def incentive_view(i: Incentive) -> dict:
     return {"id": i.id, "title": i.title, "organisation_id": i.organisation_id, "organisation": i.organisation.name,
             "scenario": i.scenario.value}
@@ -128,7 +232,7 @@ def eligibility(incentive: Incentive, subject: Subject, colour: str) -> str | No
 class _Scan:
     """What a token resolves to: the claims, and the subject with its colour now — or why not."""
     claims: codes.Claims | None = None
-    subject: Subject | None = None
+    subject: SubjectRow | None = None
     colour: str | None = None
     reason: str | None = None
 
@@ -139,11 +243,16 @@ def _resolve(session: Session, ring: KeyRing, token: str, at: datetime) -> _Scan
         claims = codes.verify(token, ring.verify_keys(session, claims.kid), now=at.timestamp(), skew=SKEW)
     except CodeError as e:
         return _Scan(reason=e.code)
-    handle = session.scalar(select(CodeHandle).where(CodeHandle.handle == claims.handle))
-    if handle is None or handle.revoked_at is not None:
+    row = _conn(session).execute(_HANDLE, {"handle": claims.handle}).first()
+    if row is None or row.revoked_at is not None:
         return _Scan(claims=claims, reason="revoked")
-    subject = handle.subject
-    return _Scan(claims=claims, subject=subject, colour=colours.colour(session, subject, at).value)
+    subject = SubjectRow(row.id, row.kind, row.grade, row.name_masked)
+    stored = colours.ColourState(row.colour, row.colour_valid_from, row.colour_valid_until)
+    if row.colour is not None and stored.holds_at(at):  # the stored window: no look at the records
+        colour: Colour = row.colour
+    else:  # outside it: the colour rule, which also stores the new window on the subject row
+        colour = colours.colour(session, session.get(Subject, row.id), at)
+    return _Scan(claims=claims, subject=subject, colour=colour.value)
 
 
 def check(session: Session, ring: KeyRing, token: str, *, incentive: Incentive | None = None,
@@ -199,8 +308,7 @@ def redeem(session: Session, ring: KeyRing, clerk: Account, token: str, incentiv
     started = time.perf_counter()
     # No look-up of the idempotency key up front: the claim below inserts with ON CONFLICT DO NOTHING,
     # so a retried request meets its first row there and answers with it (one round trip fewer per scan).
-    incentive = session.execute(select(Incentive).where(Incentive.id == incentive_id)
-                                .options(joinedload(Incentive.clerks))).unique().scalar_one_or_none()
+    incentive = load_measure(session, incentive_id)
     if incentive is None:
         previous = _by_key(session, clerk, idempotency_key)
         if previous is not None:
@@ -230,8 +338,8 @@ def redeem(session: Session, ring: KeyRing, clerk: Account, token: str, incentiv
     }
     taken = _Taken()
     # Claim: one statement that either inserts our row or meets another's (same token or same key).
-    rid = session.execute(_insert(session, Redemption).values(**row).on_conflict_do_nothing()
-                          .returning(Redemption.id)).scalar()
+    stmts, conn = _statements(session), _conn(session)
+    rid = conn.execute(stmts.claim, row).scalar()
     if rid is None:
         previous = _by_key(session, clerk, idempotency_key)
         if previous is not None:  # the same request again (a retry, or sent twice at once): its first verdict
@@ -240,8 +348,7 @@ def redeem(session: Session, ring: KeyRing, clerk: Account, token: str, incentiv
         row.update(status=RedemptionStatus.rejected, reason="replayed")
         # A rejected row is outside the token index, so only the idempotency key can conflict here: the
         # same request retried while we looked (PostgreSQL). Its row is committed by now; answer with it.
-        rid = session.execute(_insert(session, Redemption).values(**row).on_conflict_do_nothing()
-                              .returning(Redemption.id)).scalar()
+        rid = conn.execute(stmts.claim, row).scalar()
         if rid is None:
             return verdict_of(session, _by_key(session, clerk, idempotency_key))
     elif scan.reason is None:
@@ -275,12 +382,9 @@ def _consume(session: Session, incentive: Incentive, subject_id: int, pkey: str 
     """Take one from the subject's quota, then one from the stock, each by a conditional update."""
     taken = _Taken()
     if incentive.limit_count is not None:
-        q = QuotaUsage.__table__
-        stmt = (_insert(session, q).values(incentive_id=incentive.id, subject_id=subject_id, period_key=pkey, used=1)
-                .on_conflict_do_update(index_elements=[q.c.incentive_id, q.c.subject_id, q.c.period_key],
-                                       set_={"used": q.c.used + 1}, where=q.c.used < incentive.limit_count)
-                .returning(q.c.used))
-        taken.used = session.execute(stmt).scalar()
+        taken.used = _conn(session).execute(_statements(session).quota, {
+            "incentive_id": incentive.id, "subject_id": subject_id, "period_key": pkey,
+            "limit": incentive.limit_count}).scalar()
         if taken.used is None:
             taken.reason = "limit_reached"
             return taken
@@ -317,11 +421,11 @@ def _give_back_quota(session: Session, incentive_id: int, subject_id: int, pkey:
 def _tell_holder(session: Session, incentive: Incentive, subject_id: int, redemption_id: int, at: datetime,
                  *, voided: bool = False) -> None:
     title = f"{'已撤销' if voided else '已核销'}：{incentive.title}"
-    session.execute(insert(Notice).values(
-        subject_id=subject_id, kind="redemption_voided" if voided else "redemption", title=title,
-        body={"redemption_id": redemption_id, "incentive_id": incentive.id,
-              "organisation": incentive.organisation.name, "at": at.isoformat()},
-        created_at=at))
+    _conn(session).execute(_statements(session).notice, {
+        "subject_id": subject_id, "kind": "redemption_voided" if voided else "redemption", "title": title,
+        "body": {"redemption_id": redemption_id, "incentive_id": incentive.id,
+                 "organisation": incentive.organisation.name, "at": at.isoformat()},
+        "created_at": at})
 
 
 def void(session: Session, clerk: Account, redemption_id: int, *, at: datetime | None = None) -> Redemption:
