@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from handlers import errors as domain
+from handlers.redemptions import REASONS
 
 from .errors import HTTP_ERRORS, MALFORMED_JSON, STATUS
 
@@ -53,6 +54,17 @@ def errors_markdown() -> str:
         " limits and unexpected failures.",
         "",
         *_table(edge_rows),
+        "",
+        f"## Reasons of a rejected scan ({len(REASONS)})",
+        "",
+        "Not errors: `POST /api/v1/redemptions` answers 200 with `\"status\": \"rejected\"` and one of these"
+        " in `reason` (`POST /api/v1/scans/check` answers `\"status\": \"invalid\"`). The request itself"
+        " succeeded and the rejection is recorded. Token checks come first (format, key, signature, window,"
+        " revocation), then the measure's rules, then the once-per-token, per-subject and stock limits.",
+        "",
+        "| reason | message |",
+        "| --- | --- |",
+        *[f"| `{code}` | {_cell(message)} |" for code, message in REASONS.items()],
         "",
     ]
     return "\n".join(lines)
