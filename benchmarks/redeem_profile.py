@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> None:
         data = seed(url, clerks=2, subjects_n=200, tokens=args.n + 300, seconds_needed=120)
         from webhooks import create_app
 
+        from webhooks.observability import configure_logging
+
+        # As under gunicorn (webhooks/gunicorn_conf.py): JSON lines at INFO, here written to /dev/null.
+        configure_logging("INFO", stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
         app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False,
                           "INSTANCE_PATH": tempfile.mkdtemp(prefix="xinma-prof-")})
         tokens = data["tokens"]

@@ -286,7 +286,7 @@ def _remaining(session: Session, incentive: Incentive, subject_id: int | None, p
 
 def verdict_of(session: Session, r: Redemption) -> Verdict:
     """A stored redemption read back (idempotent retries, lists)."""
-    incentive = session.get(Incentive, r.incentive_id)
+    incentive = load_measure(session, r.incentive_id)
     subject = session.get(Subject, r.subject_id) if r.subject_id else None
     pkey = r.period_key or period_key(incentive.limit_period, r.created_at)
     return Verdict(r.status.value, r.reason, REASONS[r.reason] if r.reason else "核销成功",
