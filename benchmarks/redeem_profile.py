@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", type=int, default=0, help="print cProfile's top N functions")
     parser.add_argument("--bare", action="store_true", help="auth + redeem() + commit without Flask")
     parser.add_argument("--sort", default="cumulative")
+    parser.add_argument("--dump", help="also write the profile here (pstats)")
     args = parser.parse_args(argv)
     base = os.environ.get("XINMA_BENCH_DATABASE_URL", PG_DEFAULT)
     with fresh_schema(base) as url:
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
           f"load {' '.join(open('/proc/loadavg').read().split()[:3])}")
     if prof:
         pstats.Stats(prof).sort_stats(args.sort).print_stats(args.profile)
+        if args.dump:
+            prof.dump_stats(args.dump)
 
 
 if __name__ == "__main__":

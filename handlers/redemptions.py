@@ -8,14 +8,16 @@ so there is no window between check and use, on PostgreSQL and on SQLite alike.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import time
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -116,7 +118,7 @@ class Measure:
     limit_count: int | None
     limit_period: Period | None
     stock_total: int | None
-    stock_used: int
+    stock_used: int | None  # None in a cached copy: read it where it is shown (conditional updates take it)
     valid_from: date | None
     valid_until: date | None
     status: IncentiveStatus
@@ -141,6 +143,63 @@ def load_measure(session: Session, incentive_id: int) -> Measure | None:
     r = rows[0]
     return Measure(*r[:14], organisation=_Org(r[14], r[15]),
                    clerks=tuple(_ClerkRef(row[16]) for row in rows if row[16] is not None))
+
+
+# How long a process may answer scans from its copy of a measure (rules, status, validity, clerks, the
+# organisation's name and status). Stock and per-subject limits are never taken from it: the conditional
+# updates in _consume enforce them in SQL. So staleness means only this: a measure closed or changed, a
+# clerk removed, or an organisation suspended in *another* process keeps being judged by its previous
+# rules here for up to MEASURE_TTL seconds. Changes made in this process drop the copy at once.
+MEASURE_TTL = 3.0
+_CACHES: weakref.WeakSet[MeasureCache] = weakref.WeakSet()
+
+
+class MeasureCache:
+    """Measures by id for MEASURE_TTL seconds, one per app (per process)."""
+
+    def __init__(self, ttl: float = MEASURE_TTL):
+        self.ttl = ttl
+        self._entries: dict[int, tuple[float, Measure]] = {}
+        _CACHES.add(self)
+
+    def get(self, session: Session, incentive_id: int) -> Measure | None:
+        now = time.monotonic()
+        hit = self._entries.get(incentive_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        measure = load_measure(session, incentive_id)
+        if measure is None:
+            self._entries.pop(incentive_id, None)
+            return None
+        measure = dataclasses.replace(measure, stock_used=None)  # a count, not a rule: never cached
+        self._entries[incentive_id] = (now + self.ttl, measure)
+        return measure
+
+    def forget(self, incentive_id: int | None = None) -> None:
+        if incentive_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(incentive_id, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_changed_measures(session: Session, _flush_context) -> None:
+    """A measure, its clerks or an organisation changed through the ORM in this process: drop the copies.
+    (Runs only for a flush with something in it; a scan flushes nothing.)"""
+    if not _CACHES:
+        return
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Incentive):
+            ids = [obj.id]
+        elif isinstance(obj, IncentiveClerk):
+            ids = [obj.incentive_id]
+        elif isinstance(obj, Organisation):
+            ids = [None]
+        else:
+            continue
+        for cache in list(_CACHES):
+            for i in ids:
+                cache.forget(i)
 
 
 class SubjectRow(NamedTuple):
@@ -279,7 +338,7 @@ def _remaining(session: Session, incentive: Incentive, subject_id: int | None, p
             QuotaUsage.incentive_id == incentive.id, QuotaUsage.subject_id == subject_id,
             QuotaUsage.period_key == pkey)) or 0
         quota = max(incentive.limit_count - used, 0)
-    stock = None if incentive.stock_total is None else max(incentive.stock_total - incentive.stock_used, 0)
+    stock = None if incentive.stock_total is None else max(incentive.stock_total - _stock_used(session, incentive), 0)
     return {"quota": quota, "period": incentive.limit_period.value if incentive.limit_period else None,
             "stock": stock}
 
@@ -300,15 +359,20 @@ def _by_key(session: Session, clerk: Account, key: str) -> Redemption | None:
 
 
 def redeem(session: Session, ring: KeyRing, clerk: Account, token: str, incentive_id: int, *,
-           idempotency_key: str, venue: str | None = None, at: datetime | None = None) -> Verdict:
-    """Redeem ``incentive_id`` for the holder of ``token``, at most once, within the measure's quotas."""
+           idempotency_key: str, venue: str | None = None, at: datetime | None = None,
+           measures: MeasureCache | None = None) -> Verdict:
+    """Redeem ``incentive_id`` for the holder of ``token``, at most once, within the measure's quotas.
+
+    With ``measures`` (the web app's), the measure's rules may come from that process-wide copy (see
+    MEASURE_TTL for what that means); without, they are read in this transaction.
+    """
     if not isinstance(idempotency_key, str) or not _KEY.fullmatch(idempotency_key):
         raise DomainError("bad_idempotency_key")
     at = at or timeutil.now()
     started = time.perf_counter()
     # No look-up of the idempotency key up front: the claim below inserts with ON CONFLICT DO NOTHING,
     # so a retried request meets its first row there and answers with it (one round trip fewer per scan).
-    incentive = load_measure(session, incentive_id)
+    incentive = measures.get(session, incentive_id) if measures is not None else load_measure(session, incentive_id)
     if incentive is None:
         previous = _by_key(session, clerk, idempotency_key)
         if previous is not None:
@@ -361,7 +425,7 @@ def redeem(session: Session, ring: KeyRing, clerk: Account, token: str, incentiv
             _tell_holder(session, incentive, scan.subject.id, rid, at)
 
     status = "rejected" if scan.reason else "redeemed"
-    remaining = (_remaining_after(incentive, taken) if taken.reason or status == "redeemed"
+    remaining = (_remaining_after(session, incentive, taken) if taken.reason or status == "redeemed"
                  else _remaining(session, incentive, scan.subject.id if scan.subject else None, pkey))
     log.info("redemption", extra={"redemption_id": rid, "incentive_id": incentive.id, "clerk_id": clerk.id,
                                   "status": status, "reason": scan.reason,
@@ -400,13 +464,19 @@ def _consume(session: Session, incentive: Incentive, subject_id: int, pkey: str 
     return taken
 
 
-def _remaining_after(incentive: Incentive, taken: _Taken) -> dict:
+def _stock_used(session: Session, incentive: Incentive | Measure) -> int:
+    if incentive.stock_used is not None:
+        return incentive.stock_used
+    return _conn(session).execute(select(Incentive.stock_used).where(Incentive.id == incentive.id)).scalar_one()
+
+
+def _remaining_after(session: Session, incentive: Incentive, taken: _Taken) -> dict:
     quota = stock = None
     if incentive.limit_count is not None:
         quota = 0 if taken.reason == "limit_reached" or taken.used is None else incentive.limit_count - taken.used
     if incentive.stock_total is not None:
         stock = 0 if taken.reason == "out_of_stock" else incentive.stock_total - (
-            taken.stock_used if taken.stock_used is not None else incentive.stock_used)
+            taken.stock_used if taken.stock_used is not None else _stock_used(session, incentive))
     return {"quota": quota, "period": incentive.limit_period.value if incentive.limit_period else None,
             "stock": stock}
 

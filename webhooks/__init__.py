@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, request
 
 from handlers.privacy import Keys
+from handlers.redemptions import MeasureCache
 from handlers.signing import KeyRing
 
 from . import api, config, db, errors, limits, observability, wechat
@@ -19,6 +20,8 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     app.extensions["xinma.keys"] = Keys.from_secret(app.config["SECRET_KEY"])
     # One per process: verify keys and the signer are cached here, not looked up per scan.
     app.extensions["xinma.keyring"] = KeyRing(app.extensions["xinma.keys"])
+    # Measures as scans judge them, for a few seconds (handlers/redemptions.py, MEASURE_TTL).
+    app.extensions["xinma.measures"] = MeasureCache()
 
     db.init_app(app)
     observability.init_app(app)

@@ -332,3 +332,88 @@ def test_scans_have_their_own_rate_limit(make_app, db):
 def test_the_keyring_is_one_per_process(app):
     assert isinstance(app.extensions["xinma.keyring"], signing.KeyRing)
     assert app.extensions["xinma.keyring"].keys is app.extensions["xinma.keys"]
+
+
+# --- the process's copy of a measure (redemptions.MeasureCache) -------------------------------------
+
+def test_a_measure_closed_in_this_process_redeems_nothing_at_once(world, db):
+    assert world.redeem(world.token()).json["status"] == "redeemed"  # the measure is now cached
+    admin = auth_headers(db, world.admin)
+    assert world.client.post(f"/api/v1/incentives/{world.incentive.id}/close", headers=admin).status_code == 200
+    assert world.redeem(world.token()).json["reason"] == "incentive_closed"
+    assert world.client.post(f"/api/v1/incentives/{world.incentive.id}/reopen", headers=admin).status_code == 200
+    assert world.redeem(world.token(world.red_headers)).json["reason"] == "colour_not_eligible"  # open again
+
+
+def test_a_measure_changed_by_another_process_is_seen_within_the_ttl(world, db, monkeypatch):
+    import time as real_time
+    from types import SimpleNamespace
+
+    from sqlalchemy import update
+
+    from handlers.models import Incentive, IncentiveStatus
+
+    world.incentive.limit_count = 5
+    db.flush()
+    assert world.redeem(world.token()).json["status"] == "redeemed"
+    # Another process closes it: a Core update, which this process's ORM does not see.
+    db.execute(update(Incentive).where(Incentive.id == world.incentive.id).values(status=IncentiveStatus.closed))
+    assert world.redeem(world.token()).json["status"] == "redeemed"  # the documented staleness …
+    later = real_time.monotonic() + redemptions.MEASURE_TTL + 0.1
+    monkeypatch.setattr(redemptions, "time", SimpleNamespace(monotonic=lambda: later,
+                                                             perf_counter=real_time.perf_counter))
+    assert world.redeem(world.token()).json["reason"] == "incentive_closed"  # … lasts MEASURE_TTL at most
+
+
+def test_stock_shown_is_read_fresh_not_from_the_copy(world, db):
+    from sqlalchemy import update
+
+    from handlers.models import Incentive
+
+    world.incentive.limit_count, world.incentive.stock_total = 1, 10
+    db.flush()
+    first = world.redeem(world.token())
+    assert first.json["remaining"] == {"quota": 0, "period": "day", "stock": 9}
+    db.execute(update(Incentive).where(Incentive.id == world.incentive.id).values(stock_used=4))  # elsewhere
+    again = world.redeem(world.token())  # the same subject today: limit_reached, and the stock as it is
+    assert again.json["reason"] == "limit_reached" and again.json["remaining"]["stock"] == 6
+    red = world.redeem(world.token(world.red_headers))
+    assert red.json["reason"] == "colour_not_eligible" and red.json["remaining"]["stock"] == 6
+
+
+# --- what one scan costs the database ------------------------------------------------------------------
+
+@pytest.fixture
+def statements(connection):
+    """The SQL statements the app sends, without the test harness's savepoints."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK TO")):
+            seen.append(" ".join(statement.split())[:60])
+
+    event.listen(connection, "before_cursor_execute", record)
+    yield seen
+    event.remove(connection, "before_cursor_execute", record)
+
+
+def test_one_redemption_is_five_statements(world, db, statements):
+    """auth (token + account + grants), the handle's subject, the claim, the quota, the notice — and the
+    measure once per MEASURE_TTL. A new statement on this path is a decision: change the count here and
+    the round trips in docs/benchmarks.md with it."""
+    world.incentive.limit_count = 1000
+    db.flush()
+    tokens = [world.token() for _ in range(3)]
+    statements.clear()
+    assert world.redeem(tokens[0]).json["status"] == "redeemed"
+    assert len(statements) == 6, statements  # the measure read once, then cached
+    statements.clear()
+    assert world.redeem(tokens[1]).json["status"] == "redeemed"
+    assert len(statements) == 5, statements
+    statements.clear()
+    # Replayed: auth, subject, the claim meets the first row, is it this request's key?, the rejected
+    # row, the quota left (shown in the verdict).
+    assert world.redeem(tokens[1]).json["reason"] == "replayed"
+    assert len(statements) == 6, statements

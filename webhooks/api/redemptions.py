@@ -40,6 +40,10 @@ def keyring() -> KeyRing:
     return current_app.extensions["xinma.keyring"]
 
 
+def measures() -> redemptions.MeasureCache:
+    return current_app.extensions["xinma.measures"]
+
+
 # --- schemas --------------------------------------------------------------------------------------
 
 class Token(fields.String):
@@ -184,7 +188,7 @@ def _org_view(row: redemption_lists.Row) -> dict:
 
 @blp.route("/redemptions", methods=["POST"])
 @scan_limit()
-@blp.arguments(RedeemSchema)
+@blp.arguments(RedeemSchema())  # an instance: a class is instantiated by webargs on every request
 @blp.response(200, VerdictSchema, description="a verdict: redeemed, or rejected with its reason")
 @blp.doc(security=BEARER)
 @errors_doc(blp, 401, 403, 404, 415, 422)
@@ -197,7 +201,7 @@ def redeem(body):
     clerk = auth.require_clerk()
     started = time.perf_counter()
     verdict = redemptions.redeem(db.session(), keyring(), clerk, body["token"], body["incentive_id"],
-                                 idempotency_key=body["idempotency_key"], venue=body["venue"])
+                                 idempotency_key=body["idempotency_key"], venue=body["venue"], measures=measures())
     REDEEM_SECONDS.observe(time.perf_counter() - started)
     headers = {}
     if verdict.replay_of_request:
@@ -209,7 +213,7 @@ def redeem(body):
 
 @blp.route("/scans/check", methods=["POST"])
 @scan_limit()
-@blp.arguments(CheckSchema)
+@blp.arguments(CheckSchema())
 @blp.response(200, CheckResultSchema)
 @blp.doc(security=BEARER)
 @errors_doc(blp, 401, 403, 404, 415, 422)
