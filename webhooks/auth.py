@@ -64,12 +64,21 @@ def require_subject(subject_id: int) -> Account:
     return a
 
 
-def require_clerk() -> Account:
+def require_clerk() -> accounts.Principal:
     """An approved account that scans for some organisation (clerk or org admin), or 403 not_a_clerk.
 
     Which measures it may redeem is the domain's question (not_your_incentive is a verdict, not an error).
+    Scans are the hot path: the account comes as a Principal (id, status, grants; one Core statement),
+    not an ORM Account; the same errors as account().
     """
-    a = account()
+    if "principal" not in g:
+        token = bearer_token()
+        if token is None:
+            raise DomainError("not_authenticated")
+        g.principal = accounts.principal_for_token(db.session(), token)
+    a = g.principal
+    if not a.active:
+        raise DomainError("account_not_active")
     if not any(g.role in (Role.clerk, Role.org_admin) and g.organisation_id is not None for g in a.grants):
         raise DomainError("not_a_clerk")
     return a

@@ -93,7 +93,7 @@ def init_app(app: Flask) -> None:
         REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
         LATENCY.labels(endpoint, request.method).observe(elapsed)
         response.headers["X-Request-Id"] = g.get("request_id", "")
-        account = g.get("account")
+        account = g.get("account") or g.get("principal")
         # Path only: query strings and bodies may carry what must not be logged.
         access_log.info("request", extra={
             "method": request.method, "path": request.path, "status": response.status_code,
