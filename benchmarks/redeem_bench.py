@@ -1,6 +1,6 @@
 """Redemptions over HTTP against PostgreSQL with a production server, next to pgbench -N.
 
-    python -m benchmarks.redeem_bench                       # defaults: 20 s, 16 connections, 4 workers × 4 threads
+    python -m benchmarks.redeem_bench                       # defaults: 20 s, 8 connections, the production server
     python -m benchmarks.redeem_bench --duration 30 --connections 32 --workers 2 --threads 8
     python -m benchmarks.redeem_bench --rate 600            # open loop: 600 requests/s, latency from the schedule
 
@@ -11,7 +11,7 @@ One run does, in order:
    tokens (signing.issue_codes, one nonce each) for the whole run, in a random order;
 2. the database round trips of one redemption through the real app (Flask test client, SQLAlchemy
    before_cursor_execute, and the exact round trips from libpq's protocol trace), printed;
-3. gunicorn (`webhooks:create_app()`, gthread, 127.0.0.1 only, XINMA_RATELIMIT_ENABLED=false) and a
+3. gunicorn (`webhooks:create_app()`, as webhooks/gunicorn_conf.py sets it up, 127.0.0.1 only, XINMA_RATELIMIT_ENABLED=false) and a
    load generator in a separate process: Python threads, one keep-alive http.client connection each,
    POST /api/v1/redemptions with a fresh token per request; a warm-up, then the timed phase;
 4. the baseline in the same run: `pgbench -N -c 8 -j 2` (simple updates) on a scratch database made
@@ -49,6 +49,7 @@ from handlers import accounts, codes, identifiers, migrate, signing, subjects
 from handlers.db import make_engine
 from handlers.models import Incentive, IncentiveStatus, Organisation, OrganisationKind, Period, Role, Scenario, Status
 from handlers.privacy import Keys
+from webhooks import gunicorn_conf
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SECRET = "benchmark-secret-not-for-production"
@@ -356,11 +357,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client", help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=20.0, help="timed phase, seconds (default 20)")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--connections", type=int, default=16, help="client threads, one keep-alive connection each")
+    parser.add_argument("--connections", type=int, default=8, help="client threads, one keep-alive connection each")
     parser.add_argument("--rate", type=float, default=None, help="open loop at this many requests/s (default: closed)")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (sync: no keep-alive)")
+    # Defaults: the production configuration (webhooks/gunicorn_conf.py), so the benchmark measures what ships.
+    parser.add_argument("--workers", type=int, default=gunicorn_conf.workers)
+    parser.add_argument("--threads", type=int, default=gunicorn_conf.threads)
+    parser.add_argument("--worker-class", default=gunicorn_conf.worker_class,
+                        help="gunicorn worker class (sync: no keep-alive)")
     parser.add_argument("--clerks", type=int, default=8)
     parser.add_argument("--subjects", type=int, default=2000)
     parser.add_argument("--max-rate", type=float, default=2500.0,
