@@ -226,12 +226,15 @@ def _cdata_safe(text: str) -> str:
 
 
 def _render(reply: Reply, message) -> str:
+    # Stamped with the message's own CreateTime, not the clock: a retry of the same message renders
+    # byte for byte the same reply, even when it arrives in another second.
+    stamp = {"message": message, "time": message.time}
     if reply.type == "text":
-        return TextReply(message=message, content=_cdata_safe(reply.content)).render()
+        return TextReply(**stamp, content=_cdata_safe(reply.content)).render()
     if reply.type == "image":
-        return ImageReply(message=message, media_id=reply.media_id).render()
+        return ImageReply(**stamp, media_id=reply.media_id).render()
     if reply.type == "news":
-        return ArticlesReply(message=message, articles=[{
+        return ArticlesReply(**stamp, articles=[{
             "title": _cdata_safe(reply.title), "description": _cdata_safe(reply.description),
             "image": reply.image, "url": reply.url}]).render()
     return "success"
