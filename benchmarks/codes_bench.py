@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import os
 import platform
 import time
@@ -55,7 +56,7 @@ def rate(fn, *, seconds: float, repeats: int) -> tuple[float, float]:
 
 def cycle(items):
     """A function returning the next item on each call (different tokens/captions, no caching)."""
-    it = iter(items * 1000)
+    it = itertools.cycle(items)  # never runs dry, however fast the machine
     return lambda: next(it)
 
 
