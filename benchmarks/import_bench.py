@@ -25,17 +25,14 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import sqlalchemy
-from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from handlers import colours, imports, migrate, subjects
-from handlers.db import make_engine
+from handlers.db import make_engine, scratch_schema
 from handlers.privacy import Keys
 
 from .generate import DATA, paths
@@ -87,18 +84,8 @@ def fresh_database(kind: str):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return
-    base = os.environ.get("XINMA_BENCH_DATABASE_URL", PG_DEFAULT)
-    schema = f"xinma_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote('-csearch_path=' + schema)}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(os.environ.get("XINMA_BENCH_DATABASE_URL", PG_DEFAULT), "xinma_bench") as url:
+        yield url
 
 
 def baseline(engine, records_csv: Path) -> float:

@@ -39,14 +39,14 @@ import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import psycopg
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event
 from sqlalchemy.orm import Session
 
 from handlers import accounts, codes, identifiers, migrate, signing, subjects
-from handlers.db import make_engine
+from handlers.db import make_engine, scratch_schema
 from handlers.models import Incentive, IncentiveStatus, Organisation, OrganisationKind, Period, Role, Scenario, Status
 from handlers.privacy import Keys
 from webhooks import gunicorn_conf
@@ -58,19 +58,8 @@ PATH = "/api/v1/redemptions"
 
 # --- database -------------------------------------------------------------------------------------
 
-@contextmanager
 def fresh_schema(base: str):
-    schema = f"xinma_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    try:
-        yield f"{base}{sep}options={quote('-csearch_path=' + schema)}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return scratch_schema(base, "xinma_bench")
 
 
 def window_for(seconds_needed: float, now: float | None = None) -> int:

@@ -1,6 +1,11 @@
 """Engines and sessions: one place that knows how SQLite and PostgreSQL differ for us."""
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import quote
+
 import select
 
 from sqlalchemy import Engine, create_engine, event, exc
@@ -82,3 +87,23 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 def is_postgres(bind) -> bool:
     return bind.dialect.name == "postgresql"
+
+
+@contextmanager
+def scratch_schema(base_url: str, prefix: str = "xinma_scratch") -> Iterator[str]:
+    """A PostgreSQL schema of its own for a test run or a benchmark, dropped afterwards.
+
+    Yields ``base_url`` with the schema as its search_path, so parallel runs on one database never
+    collide.
+    """
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in base_url else "?"
+    try:
+        yield f"{base_url}{sep}options={quote('-csearch_path=' + schema)}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()

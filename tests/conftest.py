@@ -6,14 +6,12 @@ import os
 import random
 import uuid
 from datetime import date
-from urllib.parse import quote
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from handlers import accounts, identifiers, migrate, subjects
-from handlers.db import make_engine
+from handlers.db import make_engine, scratch_schema
 from handlers.models import CreditRecord, Role, Status
 from handlers.privacy import Keys
 
@@ -33,15 +31,8 @@ def database_url(tmp_path_factory):
     if not base:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
         return
-    schema = f"xinma_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    yield f"{base}{sep}options={quote('-csearch_path=' + schema)}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with scratch_schema(base, "xinma_test") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,12 @@
 """Migrations build exactly the models' schema, and downgrade back to nothing, on both databases."""
-import uuid
-from urllib.parse import quote
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from handlers import migrate
-from handlers.db import make_engine
+from handlers.db import make_engine, scratch_schema
 from handlers.models import Base
 
 
@@ -20,14 +18,8 @@ def empty_database_url(database_url, tmp_path):
         return
     base, _, _ = database_url.partition("?options=")
     base = base.rstrip("?&")
-    schema = f"xinma_mig_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{base}?options={quote('-csearch_path=' + schema)}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with scratch_schema(base, "xinma_mig") as url:
+        yield url
 
 
 def _diff(engine):
