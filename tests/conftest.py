@@ -199,3 +199,25 @@ def keyring(db):
 def issue_token(db, keyring, subject, **kw) -> str:
     from handlers.signing import issue_codes
     return issue_codes(db, keyring, subject, **kw)[0].token
+
+
+# --- two organisations with an admin each (A may not touch B) -------------------------------------
+
+@pytest.fixture
+def admin_a(db):
+    return create_account(db, "admin-a")
+
+
+@pytest.fixture
+def org_a(db, admin_a):
+    return create_organisation(db, "西湖景区管理处", admin=admin_a)
+
+
+@pytest.fixture
+def admin_b(db):
+    return create_account(db, "admin-b")
+
+
+@pytest.fixture
+def org_b(db, admin_b):
+    return create_organisation(db, "慈云图书馆", admin=admin_b)

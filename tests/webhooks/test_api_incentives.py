@@ -16,26 +16,6 @@ SHUTTLE = {"title": "西湖观光车免费乘坐", "scenario": "tourism", "eligi
 
 
 @pytest.fixture
-def admin_a(db):
-    return create_account(db, "admin-a")
-
-
-@pytest.fixture
-def org_a(db, admin_a):
-    return create_organisation(db, "西湖景区管理处", admin=admin_a)
-
-
-@pytest.fixture
-def admin_b(db):
-    return create_account(db, "admin-b")
-
-
-@pytest.fixture
-def org_b(db, admin_b):
-    return create_organisation(db, "慈云图书馆", admin=admin_b)
-
-
-@pytest.fixture
 def clerk_a(db, org_a):
     return create_account(db, "clerk-a", role=Role.clerk, organisation_id=org_a.id)
 
