@@ -10,7 +10,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from . import timeutil
+from .. import timeutil
 
 
 class UTCDateTime(TypeDecorator):
