@@ -315,9 +315,16 @@ def _resolve(session: Session, ring: KeyRing, token: str, at: datetime) -> _Scan
 
 
 def check(session: Session, ring: KeyRing, token: str, *, incentive: Incentive | None = None,
-          at: datetime | None = None) -> dict:
-    """The verdict without redeeming, for gates that only check the colour (or a measure's rules)."""
+          clerk: Account | None = None, at: datetime | None = None) -> dict:
+    """The verdict without redeeming, for gates that only check the colour (or a measure's rules).
+
+    With a measure and the clerk asking, the clerk must be one who may redeem it: a measure's rules are
+    its organisation's business, not every clerk's.
+    """
     at = at or timeutil.now()
+    if incentive is not None and clerk is not None and not _can_redeem(clerk, incentive):
+        return {"status": "invalid", "reason": "not_your_incentive", "message": REASONS["not_your_incentive"],
+                "subject": None, "valid_until": None}
     scan = _resolve(session, ring, token, at)
     reason = scan.reason
     if reason is None and incentive is not None:

@@ -239,6 +239,19 @@ def test_check_judges_without_redeeming(world, db):
     assert world.redeem(token).json["status"] == "redeemed"  # a check did not use the code
 
 
+def test_a_clerk_of_another_organisation_cannot_check_against_a_measure_that_is_not_theirs(world, db):
+    other = create_organisation(db, "慈云图书馆")
+    stranger = auth_headers(db, create_account(db, password=None, role=Role.clerk, organisation_id=other.id))
+    token = world.token()
+    r = world.client.post("/api/v1/scans/check", headers=stranger,
+                          json={"token": token, "incentive_id": world.incentive.id})
+    assert r.status_code == 200, r.json
+    assert (r.json["status"], r.json["reason"], r.json["subject"]) == ("invalid", "not_your_incentive", None)
+    # without a measure, any clerk may judge the colour
+    r = world.client.post("/api/v1/scans/check", headers=stranger, json={"token": token})
+    assert (r.json["status"], r.json["subject"]["colour"]) == ("valid", "green")
+
+
 def test_the_holder_lists_their_own_redemptions_only(world, db):
     world.incentive.limit_count = 5
     mine = world.redeem(world.token(), venue="断桥站").json

@@ -219,14 +219,14 @@ def redeem(body):
 @errors_doc(blp, 401, 403, 404, 415, 422)
 def check(body):
     """Judge a code without redeeming anything (gates that only check the colour). Clerks only."""
-    auth.require_clerk()
+    clerk = auth.require_clerk()
     s = db.session()
     incentive = None
     if body["incentive_id"] is not None:
         incentive = s.get(Incentive, body["incentive_id"])
         if incentive is None:
             raise DomainError("incentive_not_found")
-    result = redemptions.check(s, keyring(), body["token"], incentive=incentive)
+    result = redemptions.check(s, keyring(), body["token"], incentive=incentive, clerk=clerk)
     SCAN_CHECKS.labels(result["status"], result["reason"] or "none").inc()
     return result
 
