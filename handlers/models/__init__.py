@@ -501,3 +501,7 @@ class ClerkInvite(Base):
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
     used_by_id: Mapped[int | None] = mapped_column(ForeignKey("account.id"))
+
+
+# Models of their own modules (imported here so that metadata and `from handlers.models import X` see them).
+from .wechat_binding import WeChatBindingCode  # noqa: F401
