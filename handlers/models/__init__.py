@@ -505,3 +505,4 @@ class ClerkInvite(Base):
 
 # Models of their own modules (imported here so that metadata and `from handlers.models import X` see them).
 from .wechat_binding import WeChatBindingCode  # noqa: F401
+from .policies import Disbursement, EnterpriseProfile, EnterpriseTag, Objection, Offer, OfferState, Policy, PolicyState  # noqa: E402, F401
