@@ -25,34 +25,47 @@ import argparse
 import http.client
 import json
 import os
-import platform
 import random
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
-from sqlalchemy import create_engine, event
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from handlers import accounts, codes, identifiers, migrate, signing, subjects
+from handlers import accounts, identifiers, migrate, signing, subjects
 from handlers.db import make_engine, scratch_schema
-from handlers.models import Incentive, IncentiveStatus, Organisation, OrganisationKind, Period, Role, Scenario, Status
+from handlers.models import (
+    Incentive,
+    IncentiveStatus,
+    Organisation,
+    OrganisationKind,
+    Period,
+    Role,
+    Scenario,
+    Status,
+)
 from handlers.privacy import Keys
 from webhooks import gunicorn_conf
 
-PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-SECRET = "benchmark-secret-not-for-production"
+from ._common import (
+    PG_DEFAULT,
+    SECRET,
+    issue_tokens,
+    load_average,
+    machine,
+    window_for,
+    xinma_server,
+)
+
 PATH = "/api/v1/redemptions"
 
 
@@ -60,19 +73,6 @@ PATH = "/api/v1/redemptions"
 
 def fresh_schema(base: str):
     return scratch_schema(base, "xinma_bench")
-
-
-def window_for(seconds_needed: float, now: float | None = None) -> int:
-    """A token window length (s) whose current, clock-aligned window still has ``seconds_needed`` left.
-
-    issue_codes aligns windows to multiples of their length; trying lengths up to the ten-minute batch
-    limit finds one that does not end in the middle of the run.
-    """
-    now = time.time() if now is None else now
-    for w in range(120, signing.MAX_BATCH_SECONDS + 1):
-        if w - now % w >= seconds_needed:
-            return w
-    raise SystemExit(f"no token window leaves {seconds_needed:.0f} s: shorten --duration")
 
 
 def seed(url: str, *, clerks: int, subjects_n: int, tokens: int, seconds_needed: float) -> dict:
@@ -100,18 +100,7 @@ def seed(url: str, *, clerks: int, subjects_n: int, tokens: int, seconds_needed:
             s.commit()
             window = window_for(seconds_needed)
             started = time.perf_counter()
-            out = []
-            # issue_codes once per subject (handle, colour, key: ~3 ms with its queries), then more
-            # tokens of the same window the way issue_codes makes them: codes.issue, a new nonce each.
-            kid, key = ring.signer(s)
-            for person in people:
-                first = signing.issue_codes(s, ring, person, window=window)[0].token
-                out.append(first)
-                claims = codes.parse(first)[0]
-                for _ in range(tokens // subjects_n):
-                    out.append(codes.issue(key, kid, claims.handle, colour=claims.colour, kind=claims.kind,
-                                           grade=claims.grade, not_before=claims.not_before,
-                                           lifetime=claims.lifetime)[0])
+            out = issue_tokens(s, ring, people, tokens // subjects_n, window)
             s.commit()
             issue_s = time.perf_counter() - started
         rng.shuffle(out)
@@ -173,42 +162,6 @@ def round_trips(url: str, data: dict) -> dict:
 
 
 # --- server -----------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def server(url: str, *, workers: int, threads: int, worker_class: str, log_level: str, log_path: Path):
-    port = free_port()
-    env = {**os.environ, "XINMA_DATABASE_URL": url, "XINMA_SECRET_KEY": SECRET, "XINMA_RATELIMIT_ENABLED": "false",
-           "XINMA_LOG_LEVEL": log_level, "XINMA_INSTANCE_PATH": str(log_path.parent)}
-    cmd = [sys.executable, "-m", "gunicorn", "-c", "python:webhooks.gunicorn_conf", "--bind", f"127.0.0.1:{port}",
-           "--workers", str(workers), "--threads", str(threads), "--worker-class", worker_class,
-           "--keep-alive", "30", "--backlog", "2048", "webhooks:create_app()"]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"gunicorn did not start; see {log_path}:\n{log_path.read_text()[-2000:]}")
-                time.sleep(0.2)
-        yield port, cmd
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 # --- load generator (runs in its own process: python -m benchmarks.redeem_bench --client FILE) -----
 
@@ -325,22 +278,6 @@ def pgbench(base: str, *, clients: int, seconds: int, scale: int) -> dict:
 
 # --- report -----------------------------------------------------------------------------------------
 
-def load_average() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def machine(base: str) -> dict:
-    mem = next(line for line in open("/proc/meminfo") if line.startswith("MemTotal")).split()[1]
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
-    eng = create_engine(base)
-    with eng.connect() as conn:
-        server = conn.exec_driver_sql("SHOW server_version").scalar()
-    eng.dispose()
-    import gunicorn
-    return {"nproc": os.cpu_count(), "ram_gb": round(int(mem) / 2**20, 1), "cpu": cpu,
-            "python": platform.python_version(), "postgresql": server, "gunicorn": gunicorn.__version__}
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--client", help=argparse.SUPPRESS)
@@ -389,9 +326,8 @@ def main(argv: list[str] | None = None) -> None:
               f"retried (idempotency key): {rt['retry'][0]} statements, {rt['retry'][1]} round trips")
         log_path = Path(tempfile.mkdtemp(prefix="xinma-bench-")) / "gunicorn.log"
         print(f"\nload at start: {load_average()}", flush=True)
-        with server(url, workers=args.workers, threads=args.threads, worker_class=args.worker_class,
-                    log_level=args.log_level,
-                    log_path=log_path) as (port, cmd):
+        with xinma_server(url, workers=args.workers, threads=args.threads, worker_class=args.worker_class,
+                          log_level=args.log_level, log_path=log_path) as (port, _cmd, _pid):
             tokens = data["tokens"]
             result = run_load(port, data, connections=args.connections, duration=args.duration,
                               warmup=args.warmup, rate=args.rate, tokens=tokens)
@@ -401,7 +337,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nserver: gunicorn {args.worker_class} {args.workers} workers × {args.threads} threads, 127.0.0.1, "
           f"XINMA_LOG_LEVEL={args.log_level}, rate limits off; log {log_path}")
     print(f"client: {args.connections} keep-alive connections, "
-          f"{'open loop at %.0f/s' % args.rate if args.rate else 'closed loop'}, "
+          f"{f'open loop at {args.rate:.0f}/s' if args.rate else 'closed loop'}, "
           f"{args.warmup:.0f} s warm-up, {args.duration:.0f} s timed")
     print(f"redemptions: {result['requests']:,} in {result['seconds']:.1f} s = {result['per_s']:,.0f}/s   "
           f"p50 {result['p50_ms']:.1f} ms  p90 {result['p90_ms']:.1f} ms  p99 {result['p99_ms']:.1f} ms  "

@@ -1,0 +1,531 @@
+"""The WeChat webhook under load next to WeRoBot's echo bot, both under gunicorn, measured in one run.
+
+    python -m benchmarks.webhook_bench                          # every scenario, 15 s each, 8 connections
+    python -m benchmarks.webhook_bench --scenarios werobot help-plain --duration 30
+    python -m benchmarks.webhook_bench --profile 25             # CPU per message in-process, cProfile's top 25
+
+One run does, in order:
+1. the reference: WeRoBot (PyPI werobot) with one handler that echoes a text message, as its documentation's
+   first example, under gunicorn (sync, --workers as ours) on 127.0.0.1 — once with WeRoBot's defaults
+   (a session per user in SQLite, read and committed on every message) and once with sessions off;
+2. our app as production runs it (webhooks/gunicorn_conf.py: sync workers, JSON logs at INFO) on a
+   PostgreSQL schema of its own (XINMA_BENCH_DATABASE_URL or the local default), migrated and seeded with
+   an approved organisation, a measure, --citizens citizens and --clerks clerks, each bound to an
+   official-account openid, and enough fresh tokens for every scan;
+3. per scenario, wrk (Debian: apt-get install wrk) on loopback posting pre-built, signed WeChat XML: every
+   message is new (its own MsgId, or for events its own sender + CreateTime), so every one is stored once
+   by the webhook's dedupe, and every scan carries a fresh, valid token of another citizen;
+   a short warm-up, then the timed phase; the CPU used by the server, PostgreSQL and wrk is read from /proc;
+4. a check that the answers were what they should be (one reply of each kind decoded before the load; rows
+   stored and redemptions made afterwards), and a table: messages/s, p50, p99, ratio to WeRoBot's echo.
+
+Scenarios: werobot, werobot-nosession, help-plain, help-aes (帮助: dedupe only), incentives-plain,
+incentives-aes (我的权益: account look-up, the measures, dedupe), scan-plain, scan-aes (a bound clerk's
+menu scan: scancode_waitmsg → a redemption). Everything it creates is dropped at the end, also on failure.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import json
+import os
+import pstats
+import random
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+import xmltodict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from wechatpy.crypto import WeChatCrypto
+
+from handlers import accounts, identifiers, migrate, signing, subjects, wechat_users
+from handlers.db import make_engine, scratch_schema
+from handlers.models import (
+    Incentive,
+    IncentiveStatus,
+    Organisation,
+    OrganisationKind,
+    Period,
+    Redemption,
+    Role,
+    Scenario,
+    Status,
+    WeChatInbound,
+)
+from handlers.privacy import Keys
+from webhooks import gunicorn_conf
+from webhooks.wechat_emulator import (
+    DEMO_AES_KEY,
+    DEMO_APPID,
+    DEMO_SECRET,
+    DEMO_TOKEN,
+    build_xml,
+    signature,
+)
+
+from ._common import (
+    PG_DEFAULT,
+    SECRET,
+    CpuSnapshot,
+    gunicorn,
+    issue_tokens,
+    load_average,
+    machine,
+    window_for,
+    xinma_server,
+)
+
+PATH = "/webhooks/wechat"
+ORIGINAL_ID = "gh_xinma_bench"
+MEASURE_TITLE = "西湖观光车免费乘坐（压测）"
+WEROBOT = ("werobot", "werobot-nosession")
+SCENARIOS = (*WEROBOT, "help-plain", "help-aes", "incentives-plain", "incentives-aes", "scan-plain", "scan-aes")
+# What one answer of each scenario must contain (checked on a decoded reply before the load).
+EXPECT = {"help": "以下指令", "incentives": MEASURE_TITLE, "scan": "✅ 核销成功", "werobot": "回声"}
+WECHAT_ENV = {"XINMA_WECHAT_TOKEN": DEMO_TOKEN, "XINMA_WECHAT_AES_KEY": DEMO_AES_KEY, "XINMA_WECHAT_APPID": DEMO_APPID,
+              # Set as in production; nothing measured here calls WeChat, and a call would fail at once.
+              "XINMA_WECHAT_SECRET": DEMO_SECRET, "XINMA_WECHAT_API_BASE": "http://127.0.0.1:9"}
+
+
+# --- WeRoBot's echo bot (gunicorn imports it: benchmarks.webhook_bench:werobot_app()) -----------------
+
+def werobot_app():
+    """WeRoBot's first example, echoing: with its default session store (SQLite) unless told otherwise."""
+    import werobot
+    from werobot.session.sqlitestorage import SQLiteStorage
+
+    where = os.environ.get("XINMA_BENCH_WEROBOT_SESSION", "werobot_session.sqlite3")
+    robot = werobot.WeRoBot(token=DEMO_TOKEN, SESSION_STORAGE=False if where == "off" else SQLiteStorage(where))
+
+    @robot.text
+    def echo(message):
+        return "回声: " + message.content
+
+    return robot.wsgi
+
+
+# --- WeChat's side: signed (and encrypted) requests ----------------------------------------------------
+
+def crypto() -> WeChatCrypto:
+    return WeChatCrypto(DEMO_TOKEN, DEMO_AES_KEY, DEMO_APPID)
+
+
+def text_fields(openid: str, content: str, msg_id: int, create_time: int) -> dict:
+    return {"ToUserName": ORIGINAL_ID, "FromUserName": openid, "CreateTime": create_time, "MsgType": "text",
+            "Content": content, "MsgId": msg_id}
+
+
+def scan_fields(openid: str, token: str, create_time: int) -> dict:
+    """The menu's scan button (scancode_waitmsg): no MsgId, so sender + CreateTime make the message's key."""
+    return {"ToUserName": ORIGINAL_ID, "FromUserName": openid, "CreateTime": create_time, "MsgType": "event",
+            "Event": "scancode_waitmsg", "EventKey": "scan",
+            "ScanCodeInfo": {"ScanType": "qrcode", "ScanResult": token}}
+
+
+def signed_request(fields: dict, aes: WeChatCrypto | None, nonce: str, timestamp: int) -> tuple[str, str]:
+    """(path with query, body) as WeChat posts it: plaintext, or safe mode (AES) when ``aes`` is given."""
+    ts = str(timestamp)
+    plain = build_xml(fields)
+    query = {"signature": signature(DEMO_TOKEN, ts, nonce), "timestamp": ts, "nonce": nonce,
+             "openid": fields["FromUserName"]}
+    if aes is None:
+        return f"{PATH}?{urlencode(query)}", plain
+    enc = xmltodict.parse(aes.encrypt_message(plain, nonce, ts))["xml"]
+    query |= {"encrypt_type": "aes", "msg_signature": enc["MsgSignature"]}
+    return f"{PATH}?{urlencode(query)}", build_xml({"ToUserName": ORIGINAL_ID, "Encrypt": enc["Encrypt"]})
+
+
+def read_reply(body: str) -> tuple[dict | None, bool]:
+    """A reply's fields, decrypted when it came encrypted; and whether it did."""
+    if body.strip() in ("", "success"):
+        return None, False
+    parsed = xmltodict.parse(body)["xml"]
+    if "Encrypt" not in parsed:
+        return dict(parsed), False
+    plain = crypto().decrypt_message(parsed, parsed["MsgSignature"], parsed["TimeStamp"], parsed["Nonce"])
+    return dict(xmltodict.parse(plain)["xml"]), True
+
+
+@dataclass
+class Plan:
+    """Where every message of one scenario comes from: senders, and for scans the tokens to use up."""
+    kind: str  # help, incentives, scan, werobot
+    aes: bool
+    openids: list[str]
+    tokens: list[str] | None = None
+
+
+class Messages:
+    """Fresh messages of one scenario, one after another: MsgIds, and CreateTimes per sender, never repeat."""
+
+    def __init__(self, plan: Plan, seed: int):
+        self.plan, self.n = plan, 0
+        self.crypto = crypto() if plan.aes else None
+        self.rng = random.Random(seed)
+        self.now = int(time.time())
+        self.msg_base = seed * 10**12 + self.now * 1000
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return self
+
+    def __next__(self) -> tuple[str, str]:
+        plan, n = self.plan, self.n
+        self.n += 1
+        openid = plan.openids[n % len(plan.openids)]
+        if plan.kind == "scan":
+            if not plan.tokens:
+                raise StopIteration
+            # A clerk's n-th scan claims a second of its own (counting back from now): WeChat's key for
+            # an event is sender + CreateTime, and a clerk scanning twice in one second would be a retry.
+            fields = scan_fields(openid, plan.tokens.pop(), self.now - n // len(plan.openids))
+        else:
+            content = {"help": "帮助", "incentives": "我的权益"}.get(plan.kind, f"你好 {n}")
+            fields = text_fields(openid, content, self.msg_base + n, self.now)
+        return signed_request(fields, self.crypto, str(self.rng.randrange(10**9)), self.now)
+
+
+# --- the seeded world ---------------------------------------------------------------------------------
+
+def seed(url: str, *, citizens: int, clerks: int, tokens: int, seconds_needed: float) -> dict:
+    keys = Keys.from_secret(SECRET)
+    ring = signing.KeyRing(keys)
+    rng = random.Random(2026)
+    engine = make_engine(url)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            org = Organisation(name="西湖景区观光车（压测）", kind=OrganisationKind.institution, status=Status.approved)
+            s.add(org)
+            s.flush()
+            measure = Incentive(organisation_id=org.id, title=MEASURE_TITLE, scenario=Scenario.tourism,
+                                eligible_colours=["green", "blue"], eligible_kinds=["person"],
+                                limit_count=1_000_000, limit_period=Period.day, venues=["西湖"],
+                                status=IncentiveStatus.open)
+            s.add(measure)
+            s.flush()
+            citizen_ids, people = [], []
+            for i in range(citizens):
+                person = subjects.upsert(s, keys, kind="person", identifier=identifiers.make_resident_id(rng),
+                                         name="王小明")
+                account = accounts.create(s, f"bench-citizen-{i}", subject_id=person.id, status=Status.approved)
+                openid = f"oBenchCitizen{i:015d}"
+                wechat_users.bind(s, account, DEMO_APPID, openid)
+                citizen_ids.append(openid)
+                people.append(person)
+            clerk_ids = []
+            for i in range(clerks):
+                account = accounts.create(s, f"bench-clerk-{i}", status=Status.approved)
+                accounts.grant(s, account, Role.clerk, organisation_id=org.id)
+                openid = f"oBenchClerk{i:017d}"
+                wechat_users.bind(s, account, DEMO_APPID, openid).incentive_id = measure.id  # the chosen measure
+                clerk_ids.append(openid)
+            s.commit()
+            out = issue_tokens(s, ring, people, max(1, tokens // citizens), window_for(seconds_needed))
+            s.commit()
+        rng.shuffle(out)  # consecutive scans meet different citizens
+        return {"citizens": citizen_ids, "clerks": clerk_ids, "tokens": out, "incentive_id": measure.id}
+    finally:
+        engine.dispose()
+
+
+def counts(url: str) -> tuple[int, int]:
+    """(messages stored by the dedupe, redemptions) so far."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return (c.scalar(select(func.count()).select_from(WeChatInbound)),
+                    c.scalar(select(func.count()).select_from(Redemption)))
+    finally:
+        engine.dispose()
+
+
+# --- wrk --------------------------------------------------------------------------------------------
+
+# Each wrk thread takes every n-th pre-built request of the file (so no two threads send the same message)
+# and sends them in order; running out would mean resending (a retry, not a new message): reported.
+WRK_LUA = r"""
+local threads, counter = {}, 0
+function setup(thread)
+  thread:set("id", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  local nthreads = tonumber(args[2])
+  reqs, idx, wrapped = {}, 0, 0
+  local i = 0
+  for line in io.lines(args[1]) do
+    if i % nthreads == id then
+      local tab = line:find("\t", 1, true)
+      reqs[#reqs + 1] = wrk.format("POST", line:sub(1, tab - 1), {["Content-Type"] = "text/xml"}, line:sub(tab + 1))
+    end
+    i = i + 1
+  end
+end
+function request()
+  idx = idx + 1
+  if idx > #reqs then idx, wrapped = 1, wrapped + 1 end
+  return reqs[idx]
+end
+function done(summary, latency, requests)
+  local w = 0
+  for _, t in ipairs(threads) do w = w + t:get("wrapped") end
+  local e = summary.errors
+  io.write(string.format(
+    'XINMA-WRK {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, ' ..
+    '"mean_us": %.1f, "non_2xx": %d, "connect": %d, "read": %d, "write": %d, "timeout": %d, "wrapped": %d}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean, e.status, e.connect, e.read, e.write, e.timeout, w))
+end
+"""
+
+
+def write_requests(messages: Messages, n: int, path: Path) -> int:
+    written = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for target, body in messages:
+            f.write(f"{target}\t{body}\n")
+            written += 1
+            if written >= n:
+                break
+    return written
+
+
+def wrk(port: int, requests_file: Path, script: Path, *, seconds: float, connections: int, threads: int) -> dict:
+    """One wrk run; its result, and the CPU seconds wrk itself used (it is our child: RUSAGE_CHILDREN)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s", "--timeout", "10s",
+                          "-s", str(script), f"http://127.0.0.1:{port}", "--", str(requests_file), str(threads)],
+                         capture_output=True, text=True, check=True, timeout=seconds + 120)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("XINMA-WRK ")), None)
+    if line is None:
+        raise SystemExit(f"wrk gave no result:\n{out.stdout}\n{out.stderr}")
+    result = json.loads(line.split(" ", 1)[1])
+    result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
+
+
+# --- one scenario -----------------------------------------------------------------------------------
+
+def check_first(name: str, port: int, plan: Plan, target: str, body: str) -> None:
+    """Post one message before the load and read its answer: the right reply, encrypted when the message was."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", target, body.encode("utf-8"), {"Content-Type": "text/xml"})
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8")
+    finally:
+        conn.close()
+    reply, encrypted = read_reply(text) if resp.status == 200 else (None, False)
+    if reply is None or EXPECT[plan.kind] not in reply.get("Content", "") or encrypted != plan.aes:
+        raise SystemExit(f"{name}: the first message was answered {resp.status} {text[:300]!r} "
+                         f"({reply!r}); expected {EXPECT[plan.kind]!r}{', encrypted' if plan.aes else ''}")
+
+
+def measure(name: str, port: int, master: int, plan: Plan, args, workdir: Path, *, url: str | None) -> dict:
+    script = workdir / "post.lua"
+    script.write_text(WRK_LUA)
+    messages = Messages(plan, seed=SCENARIOS.index(name) + 1)
+    before_rows = counts(url) if url else None
+    check_first(name, port, plan, *next(messages))
+    warm_file, timed_file = workdir / f"{name}-warm.txt", workdir / f"{name}-timed.txt"
+    write_requests(messages, int(args.warmup * args.max_rate) + args.connections, warm_file)
+    built = write_requests(messages, int(args.duration * args.max_rate) + args.connections, timed_file)
+    warm = wrk(port, warm_file, script, seconds=args.warmup, connections=args.connections, threads=args.wrk_threads)
+    load = load_average()
+    cpu0 = CpuSnapshot.take(master)
+    result = wrk(port, timed_file, script, seconds=args.duration, connections=args.connections,
+                 threads=args.wrk_threads)
+    cpu1 = CpuSnapshot.take(master)
+    # Server and PostgreSQL per second of the timed phase; wrk and the machine over the whole wrk run (which
+    # includes wrk loading its requests): upper bounds for the load generator's share.
+    seconds = result["duration_us"] / 1e6
+    busy = (cpu1.busy - cpu0.busy) / max(cpu1.total - cpu0.total, 1e-9) * (os.cpu_count() or 1)
+    result |= {"name": name, "per_s": result["requests"] / seconds, "seconds": seconds, "built": built,
+               "load": load, "answered": 1 + warm["requests"] + result["requests"],
+               "wrapped": warm["wrapped"] + result["wrapped"],
+               "cpu": {"server": (cpu1.server - cpu0.server) / seconds,
+                       "postgres": (cpu1.postgres - cpu0.postgres) / seconds,
+                       "wrk": result["cpu_s"] / ((cpu1.total - cpu0.total) / (os.cpu_count() or 1)),
+                       "machine": busy}}
+    result["server_ms_per_msg"] = (cpu1.server - cpu0.server) / max(result["requests"], 1) * 1000
+    if url:
+        rows = counts(url)
+        result["stored"] = rows[0] - before_rows[0]
+        result["redeemed"] = rows[1] - before_rows[1]
+    return result
+
+
+# --- in-process CPU per message (--profile) ----------------------------------------------------------
+
+def profile(url: str, data: dict, args) -> None:
+    """CPU per message through the Flask app (Flask test client, logs at INFO to /dev/null), one thread;
+    and WeRoBot's echo through its WSGI app, for comparison. PostgreSQL's own work is not counted."""
+    from werkzeug.test import Client
+
+    from webhooks import create_app
+    from webhooks.observability import configure_logging
+
+    configure_logging("INFO", stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the run
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": SECRET, "RATELIMIT_ENABLED": False,
+                      "INSTANCE_PATH": tempfile.mkdtemp(prefix="xinma-prof-"),
+                      **{k.removeprefix("XINMA_"): v for k, v in WECHAT_ENV.items()}})
+    tmp = Path(tempfile.mkdtemp(prefix="xinma-werobot-"))
+    os.environ["XINMA_BENCH_WEROBOT_SESSION"] = str(tmp / "session.sqlite3")
+    apps = {"werobot": werobot_app()}
+    os.environ["XINMA_BENCH_WEROBOT_SESSION"] = "off"
+    apps["werobot-nosession"] = werobot_app()
+    for name in args.scenarios:
+        client = Client(apps.get(name, app))
+        messages = Messages(plan_for(name, data, args.profile_n + 50), seed=SCENARIOS.index(name) + 1)
+        prepared = [next(messages) for _ in range(args.profile_n + 50)]
+
+        def post(target: str, body: str, client: Client = client) -> None:
+            r = client.post(target, data=body.encode("utf-8"), content_type="text/xml")
+            assert r.status_code == 200, r.get_data(as_text=True)[:300]
+
+        for target, body in prepared[:50]:
+            post(target, body)
+        prof = cProfile.Profile() if args.profile else None
+        cpu, wall = time.process_time(), time.perf_counter()
+        if prof:
+            prof.enable()
+        for target, body in prepared[50:]:
+            post(target, body)
+        if prof:
+            prof.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        print(f"{name:18} CPU {cpu / args.profile_n * 1000:6.2f} ms/message, wall {wall / args.profile_n * 1000:6.2f} ms"
+              f"{' (profiled)' if prof else ''}", flush=True)
+        if prof:
+            pstats.Stats(prof).sort_stats(args.sort).print_stats(args.profile)
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+def plan_for(name: str, data: dict, n: int) -> Plan:
+    kind, _, mode = name.partition("-")
+    if kind == "werobot":
+        return Plan("werobot", False, [f"oWeRoBotUser{i:016d}" for i in range(len(data["citizens"]))])
+    if kind == "scan":
+        tokens, data["tokens"] = data["tokens"][:n], data["tokens"][n:]
+        return Plan("scan", mode == "aes", data["clerks"], tokens)
+    return Plan(kind, mode == "aes", data["citizens"])
+
+
+@contextmanager
+def werobot_server(session: str, workdir: Path, args) -> Iterator[tuple[int, list, int]]:
+    options = ["--workers", str(args.workers), "--worker-class", args.worker_class, "--threads", str(args.threads),
+               "--keep-alive", "30", "--backlog", "2048"]
+    env = {"XINMA_BENCH_WEROBOT_SESSION": session, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    with gunicorn("benchmarks.webhook_bench:werobot_app()", options=options, env=env,
+                  log_path=workdir / "werobot.log") as out:
+        yield out
+
+
+def report(results: list[dict], args) -> None:
+    ref = next((r for r in results if r["name"] == "werobot"), None)
+    bare = next((r for r in results if r["name"] == "werobot-nosession"), None)
+    print(f"\n{'scenario':18} {'msg/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+          f"{'×echo':>6} {'×bare':>6} {'srv ms/msg':>10}  CPU cores: server pg wrk all   load   answers")
+    for r in results:
+        ratio = f"{r['per_s'] / ref['per_s']:6.2f}" if ref else "     -"
+        ratio_bare = f"{r['per_s'] / bare['per_s']:6.2f}" if bare else "     -"
+        errors = sum(r[k] for k in ("non_2xx", "connect", "read", "write", "timeout"))
+        answers = f"{errors} errors"
+        if "stored" in r:  # wrk stops counting with requests in flight: up to --connections more rows per phase
+            answers += f"; answered {r['answered']:,}, stored {r['stored']:,}, redeemed {r['redeemed']:,}"
+        if r["wrapped"] and r["name"] not in WEROBOT:
+            answers += f"; RESENT {r['wrapped']} times (raise --max-rate)"
+        c = r["cpu"]
+        print(f"{r['name']:18} {r['per_s']:7,.0f} {r['p50_us'] / 1000:7.1f} {r['p90_us'] / 1000:7.1f} "
+              f"{r['p99_us'] / 1000:7.1f} {r['max_us'] / 1000:7.1f} {ratio} {ratio_bare} {r['server_ms_per_msg']:10.2f}"
+              f"  {c['server']:11.2f} {c['postgres']:4.2f} {c['wrk']:3.2f} {c['machine']:4.2f}  {r['load']:>14}  "
+              f"{answers}")
+    ours = next((r for r in results if r["name"] == "incentives-plain"), None)
+    if ref and ours:
+        met = ours["per_s"] >= 1.5 * ref["per_s"] and ours["p99_us"] < 50_000
+        print(f"\ngoal (我的权益, plaintext ≥ 1.5× WeRoBot's echo with its defaults, p99 < 50 ms): "
+              f"{ours['per_s'] / ref['per_s']:.2f}×, p99 {ours['p99_us'] / 1000:.1f} ms: {'met' if met else 'missed'}")
+    if bare and ours:
+        print(f"against WeRoBot's echo with sessions off: {ours['per_s'] / bare['per_s']:.2f}×")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.splitlines()[1:]))
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS), metavar="NAME",
+                        help=f"which to run, in this order (default: all: {' '.join(SCENARIOS)})")
+    parser.add_argument("--duration", type=float, default=15.0, help="timed phase per scenario, seconds (default 15)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up per scenario, seconds (default 3)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk's connections (default 8)")
+    parser.add_argument("--wrk-threads", type=int, default=1, help="wrk's threads (default 1)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers, both servers (default 2)")
+    parser.add_argument("--worker-class", default=gunicorn_conf.worker_class, help="both servers (default sync)")
+    parser.add_argument("--threads", type=int, default=gunicorn_conf.threads)
+    parser.add_argument("--citizens", type=int, default=500, help="bound citizens (text senders, scanned codes)")
+    parser.add_argument("--clerks", type=int, default=50, help="bound clerks (scan senders)")
+    parser.add_argument("--max-rate", type=float, default=3000.0,
+                        help="messages built per second of each phase: more than any server answers (default 3000)")
+    parser.add_argument("--log-level", default="INFO", help="our server's XINMA_LOG_LEVEL (INFO: as in production)")
+    parser.add_argument("--profile", type=int, nargs="?", const=0, default=None, metavar="TOP",
+                        help="no servers: CPU per message in this process (Flask test client); with TOP, "
+                             "cProfile's top functions too")
+    parser.add_argument("--profile-n", type=int, default=2000, help="messages per scenario with --profile")
+    parser.add_argument("--sort", default="cumulative", help="cProfile sort order with --profile")
+    args = parser.parse_args(argv)
+    if args.profile is None and not shutil.which("wrk"):
+        raise SystemExit("wrk not found (Debian: apt-get install wrk)")
+    base = os.environ.get("XINMA_BENCH_DATABASE_URL", PG_DEFAULT)
+    info = machine(base)
+    print("machine:", ", ".join(f"{k} {v}" for k, v in info.items()), f"load {load_average()}", flush=True)
+    scans = sum(1 for s in args.scenarios if s.startswith("scan"))
+    per_scan = (args.profile_n + 100 if args.profile is not None
+                else int((args.duration + args.warmup) * args.max_rate) + 2 * args.connections + 10)
+    workdir = Path(tempfile.mkdtemp(prefix="xinma-webhook-bench-"))
+    results = []
+    with scratch_schema(base, "xinma_bench") as url:
+        migrate.upgrade(url)
+        t0 = time.perf_counter()
+        run_s = len(args.scenarios) * (args.duration + args.warmup + 30) + 120
+        data = seed(url, citizens=args.citizens, clerks=args.clerks, tokens=scans * per_scan, seconds_needed=run_s)
+        print(f"seeded {args.citizens} citizens, {args.clerks} clerks, {len(data['tokens']):,} tokens in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        if args.profile is not None:
+            profile(url, data, args)
+            return
+        for name in args.scenarios:
+            plan = plan_for(name, data, per_scan)
+            if name in WEROBOT:
+                session = "off" if name == "werobot-nosession" else str(workdir / "werobot_session.sqlite3")
+                server = werobot_server(session, workdir, args)
+            else:
+                server = xinma_server(url, workers=args.workers, threads=args.threads, worker_class=args.worker_class,
+                                      log_level=args.log_level, log_path=workdir / f"{name}.log", env=WECHAT_ENV)
+            with server as (port, _cmd, master):
+                r = measure(name, port, master, plan, args, workdir, url=None if name in WEROBOT else url)
+            results.append(r)
+            print(f"{name}: {r['per_s']:,.0f}/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms "
+                  f"(server {r['cpu']['server']:.2f} cores, PostgreSQL {r['cpu']['postgres']:.2f}, "
+                  f"wrk {r['cpu']['wrk']:.2f}, machine {r['cpu']['machine']:.2f} of {os.cpu_count()} cores busy)",
+                  flush=True)
+    print(f"\nserver: gunicorn {args.worker_class} × {args.workers} workers on 127.0.0.1 for both (ours: "
+          f"webhooks/gunicorn_conf.py, JSON logs at {args.log_level}); wrk {args.wrk_threads} thread(s), "
+          f"{args.connections} connections, {args.warmup:g} s warm-up + {args.duration:g} s per scenario; "
+          f"logs in {workdir}")
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
