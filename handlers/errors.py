@@ -99,6 +99,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "invite_not_found": (NOT_FOUND, "邀请二维码无效"),
     "invite_used": (CONFLICT, "该邀请二维码已被使用"),
     "invite_expired": (CONFLICT, "该邀请二维码已过期，请联系管理员重新生成"),
+    # notices, contact points and the outbox (push)
+    "notice_not_found": (NOT_FOUND, "未找到该消息"),
+    "bad_contact_kind": (INVALID, "联系方式类型应为 email 或 mobile"),
+    "bad_email": (INVALID, "电子邮箱格式不正确"),
+    "bad_mobile": (INVALID, "手机号码格式不正确（应为11位中国大陆手机号）"),
+    "consent_required": (INVALID, "请先阅读并同意接收通知的授权说明"),
+    "contact_not_found": (NOT_FOUND, "未找到该联系方式"),
+    "outbox_message_not_found": (NOT_FOUND, "未找到该推送消息"),
+    "outbox_not_retryable": (CONFLICT, "只有投递失败（dead）的消息可以重试"),
 }
 
 

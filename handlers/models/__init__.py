@@ -437,7 +437,12 @@ class Notice(Base):
     """Something a subject is told (a redemption receipt …); the push capability delivers it."""
 
     __tablename__ = "notice"
-    __table_args__ = (Index("ix_notice_subject_created", "subject_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notice_subject_created", "subject_id", "created_at"),
+        # Notices the outbox worker has not fanned out yet (handlers/outbox.py).
+        Index("ix_notice_fanout_pending", "id", sqlite_where=text("fanout_at IS NULL"),
+              postgresql_where=text("fanout_at IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject_id: Mapped[int] = mapped_column(ForeignKey("subject.id", ondelete="CASCADE"))
@@ -446,6 +451,8 @@ class Notice(Base):
     body: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=timeutil.now)
     read_at: Mapped[datetime | None]
+    page: Mapped[str | None] = mapped_column(String(200))  # the mini-program page / H5 path a push links to
+    fanout_at: Mapped[datetime | None]  # when the outbox made its per-recipient messages
 
 
 class WeChatAccessToken(Base):
@@ -505,4 +512,5 @@ class ClerkInvite(Base):
 
 # Models of their own modules (imported here so that metadata and `from handlers.models import X` see them).
 from .wechat_binding import WeChatBindingCode  # noqa: F401
+from .outbox import Channel, ContactKind, ContactPoint, OutboxAttempt, OutboxMessage, OutboxState  # noqa: E402, F401
 from .policies import Disbursement, EnterpriseProfile, EnterpriseTag, Objection, Offer, OfferState, Policy, PolicyState  # noqa: E402, F401
