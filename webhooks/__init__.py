@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, request
+from werkzeug.routing import IntegerConverter
 
 from handlers.privacy import Keys
 from handlers.redemptions import MeasureCache
@@ -10,11 +11,21 @@ from handlers.signing import KeyRing
 from . import api, config, db, errors, limits, observability, wechat
 
 
+class RowId(IntegerConverter):
+    """`<int:…>` in our routes: a row id fits a signed 64-bit column, so a larger number is a 404, not an
+    overflow in the database driver (and the OpenAPI document states the maximum)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def create_app(config_overrides: dict | None = None) -> Flask:
     """Build the app. No database work happens here: migrations are `xinma db upgrade`."""
     settings = config.load(config_overrides)
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"], static_folder=None)
     app.config.update(settings)
+    app.url_map.converters["int"] = RowId  # before any route is added
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["xinma.keys"] = Keys.from_secret(app.config["SECRET_KEY"])

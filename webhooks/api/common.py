@@ -71,7 +71,7 @@ def errors_doc(blp, *statuses: int):
 class PageArgs(Schema):
     limit = fields.Integer(load_default=paging.DEFAULT_LIMIT, validate=validate.Range(1, paging.MAX_LIMIT),
                            metadata={"description": f"at most {paging.MAX_LIMIT}"})
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
 
 
 def page_schema(name: str, item: type[Schema]) -> type[Schema]:
