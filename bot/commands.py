@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,9 +24,15 @@ COLOUR_WORDS = render.COLOUR_WORDS
 PERIOD_WORDS = {"day": "今日", "week": "本周", "month": "本月", "year": "今年", "ever": "累计"}
 LIST_MAX = 8  # items per list: a chat bubble, not a report
 
-BIND_HINT = ("您还没有绑定身份。请打开“信码”小程序，用微信登录并完成实名绑定，"
-             "之后即可在这里查看信用码和权益。")
-NOT_CLERK = "您还不是核销员。请让机构管理员生成“核销员邀请”二维码，用微信扫码绑定后再使用扫码核销。"
+BIND_EXAMPLE = "绑定 AB23CD45"
+BIND_HOW = (f"• 已有信码账号：在信码小程序或网页的“我的—绑定微信”中获取绑定码，然后在这里发送“{BIND_EXAMPLE}”"
+            "（换成您的绑定码，10分钟内有效）。\n"
+            "• 还没有账号：打开“信码”小程序，用微信登录并完成实名绑定。")
+BIND_HINT = "您还没有绑定信码账号。\n" + BIND_HOW + "\n绑定后即可在这里查看信用码和权益。"
+CLERK_HINT = "核销员请让机构管理员生成“核销员邀请”二维码，用微信扫码绑定后再使用扫码核销。"
+NOT_CLERK = "您还不是核销员。" + CLERK_HINT
+NOT_BOUND_CLERK = "您还没有绑定信码账号，也不是核销员。\n" + CLERK_HINT + "\n市民查看自己的信用码：\n" + BIND_HOW
+TOO_MANY_TRIES = "绑定码尝试次数过多，请稍后再试。"
 PENDING = "您的账号正在审核中或已停用，暂时不能使用此功能。"
 
 
@@ -43,6 +48,8 @@ class Context:
     wechat: WeChat | None = None  # the official account, for media upload
     code_url: str | None = None  # the page showing my code: the link card when an image cannot be sent
     code_window: int = signing.WINDOW
+    # May this sender try a binding code now? (The edge counts tries per openid; None: no limit.)
+    binding_allowed: Callable[[], bool] | None = None
     now: datetime = field(default_factory=timeutil.now)
 
     @cached_property
@@ -77,7 +84,9 @@ def _holder(ctx: Context) -> Subject | Text:
 
 def _clerk(ctx: Context) -> WeChatIdentity | Text:
     ident = ctx.identity
-    if ident is None or not any(g.role in (Role.clerk, Role.org_admin) and g.organisation_id is not None
+    if ident is None:
+        return Text(NOT_BOUND_CLERK)
+    if not any(g.role in (Role.clerk, Role.org_admin) and g.organisation_id is not None
                                 for g in ident.account.grants):
         return Text(NOT_CLERK)
     if not ident.account.active:
@@ -194,26 +203,52 @@ def choose_measure(ctx: Context, args: str = "") -> Reply:
     return Text("可核销的措施：\n" + "\n".join(lines) + "\n发送“核销 编号”选择要核销的措施。")
 
 
+def bind_account(ctx: Context, args: str = "") -> Reply:
+    """绑定 <code>: bind this openid to the account that asked for the code."""
+    code = args.strip()
+    if not code:
+        if ctx.account is not None:
+            return Text("此微信已绑定信码账号。发送“信用码”出示信用码。")
+        return Text(BIND_HINT)
+    if ctx.binding_allowed is not None and not ctx.binding_allowed():
+        return Text(TOO_MANY_TRIES)
+    account = wechat_users.bind_with_code(ctx.session, ctx.keys, ctx.appid, ctx.openid, code, at=ctx.now)
+    ctx.__dict__.pop("identity", None)  # bound just now
+    who = f"（{account.subject.name_masked}）" if account.subject is not None else ""
+    return Text(f"绑定成功！此微信已绑定您的信码账号{who}。\n"
+                "发送“信用码”出示信用码，发送“我的权益”查看可用的激励措施，发送“帮助”查看全部指令。")
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("code", ("信用码",), my_code, "查看我的信用码"),
     Command("incentives", ("我的权益", "权益"), my_incentives, "现在可用的激励措施和最近使用"),
     Command("honours", ("荣誉",), my_honours, "我的荣誉记录"),
     Command("notices", ("消息",), my_notices, "我的消息"),
     Command("redeem", ("核销",), choose_measure, "核销员选择要核销的措施，如“核销 12”"),
+    Command("bind", ("绑定",), bind_account, f"用绑定码绑定已有的信码账号，如“{BIND_EXAMPLE}”"),
     Command("help", ("帮助",), show_help, "显示本帮助"),
 )
 _BY_WORD: dict[str, Command] = {w.lower(): c for c in COMMANDS for w in (c.name, *c.keywords)}
-_WORDS = re.compile(r"\s*(\S+?)(?:\s+|(?=\d)|$)(.*)", re.S)
+_LONGEST_FIRST = sorted(_BY_WORD, key=len, reverse=True)
+
+
+def parse(text: str) -> tuple[Command | None, str]:
+    """A command and its argument: "核销 12", "核销12", "绑定AB23CD45", "code please"; (None, "") for anything else.
+
+    Chinese keywords may run straight into their argument; an English word must end at a space."""
+    text = (text or "").replace("\u3000", " ").strip()
+    low = text.lower()
+    for word in _LONGEST_FIRST:
+        if low.startswith(word):
+            rest = text[len(word):]
+            if word.isascii() and rest and not rest[0].isspace():
+                continue  # "codes" is not "code s"
+            return _BY_WORD[word], rest.strip()
+    return None, ""
 
 
 def _text(ctx: Context, content: str) -> Reply:
-    text = (content or "").replace("\u3000", " ").strip()
-    command = _BY_WORD.get(text.lower())
-    args = ""
-    if command is None:
-        m = _WORDS.match(text)  # "核销 12", "核销12", "code please"
-        if m:
-            command, args = _BY_WORD.get(m.group(1).lower()), m.group(2)
+    command, args = parse(content)
     if command is None:
         return Text("没有听懂。发送“帮助”查看可用指令；常用：信用码、我的权益。")
     return command.run(ctx, args)
@@ -231,7 +266,7 @@ def _scene(ctx: Context, message) -> Reply:
     """Subscribing (or scanning, when already following) through a parametric QR code."""
     scene = message.scene_id or ""
     if wechat_users.is_invite_scene(scene):
-        account, org = wechat_users.accept_clerk_invite(ctx.session, ctx.appid, ctx.openid, scene, at=ctx.now)
+        _, org = wechat_users.accept_clerk_invite(ctx.session, ctx.appid, ctx.openid, scene, at=ctx.now)
         ctx.__dict__.pop("identity", None)  # bound just now
         return Text(f"您已绑定为“{org.name}”的核销员。\n发送“核销”查看可核销的措施，"
                     "然后点菜单“扫码核销”扫描对方的信用码。")

@@ -99,6 +99,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "invite_not_found": (NOT_FOUND, "邀请二维码无效"),
     "invite_used": (CONFLICT, "该邀请二维码已被使用"),
     "invite_expired": (CONFLICT, "该邀请二维码已过期，请联系管理员重新生成"),
+    # WeChat: binding an official-account follower to an existing account with a binding code
+    "binding_code_invalid": (INVALID, "绑定码不正确。请核对后重新发送，或在信码中重新获取绑定码"),
+    "binding_code_expired": (CONFLICT, "绑定码已过期（有效期10分钟），请在信码中重新获取"),
+    "wechat_already_bound": (CONFLICT, "此微信已绑定另一个信码账号，不能再绑定"),
     # notices, contact points and the outbox (push)
     "notice_not_found": (NOT_FOUND, "未找到该消息"),
     "bad_contact_kind": (INVALID, "联系方式类型应为 email 或 mobile"),

@@ -1,17 +1,23 @@
-"""Who is behind a WeChat openid: openids bound to accounts, mini-program login, clerk invites, a clerk's measure."""
+"""Who is behind a WeChat openid: openids bound to accounts, mini-program login, binding codes, clerk invites,
+a clerk's measure; and pruning what the webhook keeps only for WeChat's retries."""
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import accounts, incentives, organisations, timeutil
 from .errors import DomainError
-from .models import Account, ClerkInvite, Incentive, IncentiveStatus, Organisation, Role, Status, WeChatIdentity
+from .models import (
+    Account, ClerkInvite, Incentive, IncentiveStatus, Organisation, Role, Status, WeChatBindingCode, WeChatIdentity,
+    WeChatInbound,
+)
+from .privacy import Keys
 from .wechat import QRCode, WeChat, WeChatError, WeChatUnavailable
 
 INVITE_TTL = timedelta(minutes=30)
@@ -71,6 +77,108 @@ def login(session: Session, mini_program: WeChat, code: str) -> Account:
     except WeChatError as e:
         raise DomainError("wechat_login_failed", detail={"errcode": e.errcode}) from None
     return identity_or_new(session, mini_program.appid, openid, unionid=unionid).account
+
+
+# --- binding an official-account follower to an existing account -----------------------------------
+
+BINDING_TTL = timedelta(minutes=10)
+# No 0/O, 1/I/L: read off one screen and typed on another. 31**8 codes (~40 bits): with a code living ten
+# minutes and guesses limited per sender (webhooks/wechat.py), guessing a live code is hopeless.
+BINDING_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+BINDING_LENGTH = 8
+_BINDING_SHAPE = re.compile(f"[{BINDING_ALPHABET}]{{{BINDING_LENGTH}}}")
+
+
+def _binding_hash(keys: Keys, code: str) -> str:
+    return keys.identifier_hash("wechat-binding:" + code)
+
+
+def normalise_binding_code(text: str) -> str:
+    """What a person types back: any case, spaces or dashes in between."""
+    return re.sub(r"[\s\-]", "", text or "").upper()
+
+
+def create_binding_code(session: Session, keys: Keys, account: Account, *, ttl: timedelta = BINDING_TTL,
+                        at: datetime | None = None) -> tuple[str, WeChatBindingCode]:
+    """A fresh binding code for the account (the code in clear is returned once, only its keyed hash is kept).
+
+    Asking again withdraws the account's earlier unused codes: only the newest one on screen works."""
+    at = at or timeutil.now()
+    session.execute(delete(WeChatBindingCode).where(WeChatBindingCode.account_id == account.id,
+                                                    WeChatBindingCode.used_at.is_(None)))
+    for _ in range(5):
+        code = "".join(secrets.choice(BINDING_ALPHABET) for _ in range(BINDING_LENGTH))
+        row = WeChatBindingCode(code_hash=_binding_hash(keys, code), account_id=account.id, created_at=at,
+                                expires_at=at + ttl)
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+            return code, row
+        except IntegrityError:  # the same code as a row not yet pruned: draw again
+            continue
+    raise RuntimeError("could not draw a unique binding code")
+
+
+def bind_with_code(session: Session, keys: Keys, appid: str, openid: str, code: str, *,
+                   at: datetime | None = None) -> Account:
+    """Bind the openid that sent ``code`` to the account that asked for the code; once, before it expires.
+
+    One official-account openid per account: binding a new one unbinds the account's previous one (a phone
+    given away stops showing the code). An openid bound to another account stays as it is."""
+    at = at or timeutil.now()
+    code = normalise_binding_code(code)
+    if not _BINDING_SHAPE.fullmatch(code):
+        raise DomainError("binding_code_invalid")
+    row = session.scalar(select(WeChatBindingCode).where(WeChatBindingCode.code_hash == _binding_hash(keys, code)))
+    if row is None:
+        raise DomainError("binding_code_invalid")
+    current = identity(session, appid, openid)
+    if current is not None and current.account_id == row.account_id:
+        return current.account  # sent again after it worked: nothing to do
+    if row.used_at is not None:
+        raise DomainError("binding_code_invalid")  # a used code is worth no more than a wrong one
+    if row.expires_at <= at:
+        raise DomainError("binding_code_expired")
+    if current is not None:
+        raise DomainError("wechat_already_bound")
+    account = session.get(Account, row.account_id)
+    if not account.active:
+        raise DomainError("account_not_active")
+    # Single use under concurrency, as with invites: whoever flips used_at first wins.
+    won = session.execute(update(WeChatBindingCode)
+                          .where(WeChatBindingCode.id == row.id, WeChatBindingCode.used_at.is_(None))
+                          .values(used_at=at, used_by_openid=openid)).rowcount
+    if not won:
+        raise DomainError("binding_code_invalid")
+    session.execute(delete(WeChatIdentity).where(WeChatIdentity.appid == appid,
+                                                 WeChatIdentity.account_id == account.id))
+    bind(session, account, appid, openid)
+    return account
+
+
+# --- housekeeping -------------------------------------------------------------------------------------
+
+INBOUND_KEEP = timedelta(hours=24)  # WeChat retries within 15 seconds; a day is generous
+PRUNE_BATCH = 500
+
+
+def prune(session: Session, *, keep: timedelta = INBOUND_KEEP, at: datetime | None = None,
+          batch: int | None = None) -> tuple[int, int]:
+    """Delete inbound messages older than ``keep`` and binding codes that expired more than ``keep`` ago.
+
+    ``batch``: at most that many of each (the webhook prunes a little now and then, not all at once).
+    Returns (inbound messages, binding codes) deleted. Flushes, never commits."""
+    cutoff = (at or timeutil.now()) - keep
+    old_inbound = select(WeChatInbound.key).where(WeChatInbound.created_at < cutoff)
+    old_codes = select(WeChatBindingCode.id).where(WeChatBindingCode.expires_at < cutoff)
+    if batch:
+        old_inbound, old_codes = old_inbound.limit(batch), old_codes.limit(batch)
+    inbound = session.execute(delete(WeChatInbound).where(WeChatInbound.key.in_(old_inbound.scalar_subquery()))
+                              .execution_options(synchronize_session=False)).rowcount
+    codes = session.execute(delete(WeChatBindingCode).where(WeChatBindingCode.id.in_(old_codes.scalar_subquery()))
+                            .execution_options(synchronize_session=False)).rowcount
+    return inbound, codes
 
 
 # --- clerk invites ----------------------------------------------------------------------------------

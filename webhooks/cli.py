@@ -326,5 +326,29 @@ def wechat_menu_command(code_url: str | None) -> None:
     click.echo("menu created: 我的信用码 / 我的权益 / 扫码核销")
 
 
+@wechat.command("prune")
+@click.option("--keep-hours", type=float, help="Keep this many hours (default: XINMA_WECHAT_INBOUND_KEEP_HOURS, 24).")
+def wechat_prune(keep_hours: float | None) -> None:
+    """Delete stored webhook replies past WeChat's retry window, and binding codes long expired.
+
+    The webhook also prunes a batch now and then; run this from cron to keep the table small regardless.
+    """
+    from datetime import timedelta
+
+    from sqlalchemy.orm import Session
+
+    from handlers import wechat_users
+    from handlers.db import make_engine
+    cfg = settings.load()
+    keep = timedelta(hours=keep_hours if keep_hours is not None else float(cfg["WECHAT_INBOUND_KEEP_HOURS"]))
+    engine = make_engine(cfg["DATABASE_URL"])
+    try:
+        with Session(engine) as s, s.begin():
+            inbound, codes = wechat_users.prune(s, keep=keep)
+    finally:
+        engine.dispose()
+    click.echo(f"pruned {inbound} inbound messages and {codes} binding codes older than {keep}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

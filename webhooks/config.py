@@ -31,6 +31,8 @@ DEFAULTS: dict[str, tuple[object, type]] = {
     "WECHAT_API_BASE": (None, str),  # unset: https://api.weixin.qq.com; the emulator's address otherwise
     "WECHAT_TIMEOUT": (5.0, float),  # seconds, for every call to WeChat including the token fetch
     "WECHAT_CODE_URL": (None, str),  # the page showing my code: the chat's link card when an image fails
+    "WECHAT_INBOUND_KEEP_HOURS": (24.0, float),  # replies kept for WeChat's retries (it retries within 15 s)
+    "RATELIMIT_WECHAT_BIND": ("5/10 minutes", str),  # binding-code tries per WeChat user (openid), in chat
 }
 
 

@@ -14,10 +14,13 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
+from datetime import timedelta
 
 import xmltodict
 from flask import Blueprint, Response, abort, current_app, request
-from sqlalchemy.exc import IntegrityError
+from limits import parse as parse_limit
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -25,11 +28,11 @@ from wechatpy.replies import ArticlesReply, ImageReply, TextReply
 
 import bot
 from bot.replies import Reply, as_dict, from_dict
-from handlers import wechat
+from handlers import wechat, wechat_users
 from handlers.errors import DomainError
 from handlers.models import WeChatInbound
 
-from . import db
+from . import db, limits
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ blp = Blueprint("wechat", __name__, url_prefix="/webhooks")
 MAX_BODY = 64 * 1024
 _DECLARATION = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.I)
 SORRY = "系统繁忙，请稍后再试。"
+PRUNE_EVERY = 600.0  # seconds between one process's opportunistic prunes of wechat_inbound
 
 
 # --- the WeChat clients of this process ---------------------------------------------------------------
@@ -181,7 +185,12 @@ def inbound_key(message) -> str:
     raw = message._data  # every field WeChat sent, also for types wechatpy does not know
     if raw.get("MsgId"):
         return f"msg:{raw['MsgId']}"
-    return f"evt:{message.source}:{raw.get('CreateTime')}:{raw.get('Event')}:{raw.get('EventKey') or ''}"[:160]
+    key = f"evt:{message.source}:{raw.get('CreateTime')}:{raw.get('Event')}:{raw.get('EventKey') or ''}"[:140]
+    scanned = raw.get("ScanCodeInfo")
+    if isinstance(scanned, dict) and scanned.get("ScanResult"):
+        # Two codes scanned within one second are two scans; a retry carries the same string.
+        key += ":" + hashlib.sha256(str(scanned["ScanResult"]).encode()).hexdigest()[:16]
+    return key
 
 
 def _answer(message) -> Reply:
@@ -198,7 +207,8 @@ def _answer(message) -> Reply:
         session=s, keys=current_app.extensions["xinma.keys"], keyring=current_app.extensions["xinma.keyring"],
         appid=cfg.get("WECHAT_APPID") or "", openid=message.source,
         idempotency_key="wx-" + hashlib.sha256(key.encode()).hexdigest()[:40], wechat=oa,
-        code_url=cfg.get("WECHAT_CODE_URL"), code_window=cfg.get("CODE_WINDOW") or 30)
+        code_url=cfg.get("WECHAT_CODE_URL"), code_window=cfg.get("CODE_WINDOW") or 30,
+        binding_allowed=_binding_allowed(message.source))
     try:
         reply = bot.handle(ctx, message)
     except DomainError as e:
@@ -217,7 +227,38 @@ def _answer(message) -> Reply:
         s.rollback()
         seen = s.get(WeChatInbound, key)
         return from_dict(seen.reply) if seen is not None else bot.Text(SORRY)
+    _prune_now_and_then(s)
     return reply
+
+
+def _binding_allowed(openid: str) -> Callable[[], bool]:
+    """Counts this sender's binding-code tries in the rate limiter's storage (Redis when configured)."""
+    def allowed() -> bool:
+        cfg = current_app.config
+        if not cfg.get("RATELIMIT_ENABLED", True):
+            return True
+        return limits.limiter.limiter.hit(parse_limit(cfg["RATELIMIT_WECHAT_BIND"]), "wechat-bind", openid)
+    return allowed
+
+
+def _prune_now_and_then(s) -> None:
+    """Every PRUNE_EVERY seconds per process, drop a batch of inbound rows past WeChat's retry window (and old
+    binding codes), in the request's transaction; `xinma wechat prune` does the rest."""
+    ext = current_app.extensions
+    last = ext.get("xinma.wechat.pruned_at")
+    now = time.monotonic()
+    if last is not None and now - last < PRUNE_EVERY:
+        return
+    ext["xinma.wechat.pruned_at"] = now
+    keep = timedelta(hours=float(current_app.config["WECHAT_INBOUND_KEEP_HOURS"]))
+    try:
+        with s.begin_nested():
+            inbound, codes = wechat_users.prune(s, keep=keep, batch=wechat_users.PRUNE_BATCH)
+    except SQLAlchemyError:
+        log.warning("pruning wechat_inbound failed; the next prune tries again", exc_info=True)
+        return
+    if inbound or codes:
+        log.info("pruned wechat_inbound", extra={"inbound": inbound, "binding_codes": codes})
 
 
 def _cdata_safe(text: str) -> str:

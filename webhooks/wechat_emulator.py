@@ -676,7 +676,8 @@ def message_fields(state: State, openid: str, spec: dict) -> dict:
         return fields
     else:
         raise ValueError(f"unknown message type {kind!r}")
-    fields["MsgId"] = int(spec.get("msg_id") or state.next_id() + 10**15)
+    # Unique across emulator restarts too (the webhook remembers MsgIds for a day): microseconds, then a counter.
+    fields["MsgId"] = int(spec.get("msg_id") or time.time_ns() // 1000 * 100 + state.next_id() % 100)
     return fields
 
 

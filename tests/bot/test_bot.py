@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from handlers import timeutil, wechat_users
-from handlers.models import ClerkInvite, Notice, Redemption, Role, WeChatIdentity
+from handlers.models import ClerkInvite, Notice, Redemption, Role, Status, WeChatBindingCode, WeChatIdentity
 from tests.conftest import (
     add_record, auth_headers, count, create_account, create_incentive, create_organisation, create_subject,
     issue_token,
@@ -180,3 +180,111 @@ def test_xinma_wechat_menu_creates_the_menu(emulator, monkeypatch, database_url)
     assert [(b["type"], b["name"]) for b in buttons] == [
         ("view", "我的信用码"), ("click", "我的权益"), ("scancode_waitmsg", "扫码核销")]
     assert CliRunner().invoke(main, ["wechat", "menu"]).exit_code != 0  # no page to open
+
+
+# --- binding an official-account follower to an existing account -------------------------------------
+
+NEWCOMER = "oNewcomer00000000000000000001"
+
+
+def binding_code(client, db, account) -> str:
+    r = client.post("/api/v1/me/wechat-binding-code", headers=auth_headers(db, account))
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["expires_in"] == 600 and body["code"] in body["message"]
+    return body["code"]
+
+
+@pytest.fixture
+def green(db):
+    subject = create_subject(db, name="陈志明")
+    add_record(db, subject, kind="honour")
+    return create_account(db, "chen-unbound", subject=subject)
+
+
+def identities(db, openid: str) -> list[WeChatIdentity]:
+    return db.query(WeChatIdentity).filter_by(openid=openid).all()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_follower_binds_an_existing_account_with_a_code(client, db, emulator, green, mode):
+    assert "绑定码" in say(client, NEWCOMER, "信用码", mode)["Content"]  # told how to bind
+    code = binding_code(client, db, green)
+    assert len(code) == 8 and code.isalnum() and code.isupper()
+    stored = db.query(WeChatBindingCode).filter_by(account_id=green.id).one()
+    assert stored.code_hash != code and code not in stored.code_hash  # kept as a keyed hash only
+
+    bound = say(client, NEWCOMER, f"绑定 {code}", mode)["Content"]
+    assert "绑定成功" in bound and "陈*明" in bound
+    assert [i.account_id for i in identities(db, NEWCOMER)] == [green.id]
+    assert say(client, NEWCOMER, "信用码", mode)["MsgType"] == "image"
+    assert "绑定成功" in say(client, NEWCOMER, f"绑定 {code}", mode)["Content"]  # sent again: still fine
+
+    stranger = "oStranger00000000000000000002"
+    assert "不正确" in say(client, stranger, f"绑定 {code}", mode)["Content"]  # single use
+    assert identities(db, stranger) == []
+
+
+def test_binding_codes_are_forgiving_to_type_and_strict_to_guess(client, db, emulator, green):
+    code = binding_code(client, db, green)
+    for wrong in ("12345678", "ZZZZZZZZ", "AB23", "绑定码"):
+        assert "不正确" in say(client, NEWCOMER, f"绑定 {wrong}", "plain")["Content"]
+    assert "绑定码" in say(client, NEWCOMER, "绑定")["Content"]  # no code: how to get one
+    assert identities(db, NEWCOMER) == []
+    typed = f"绑定{code[:4].lower()}-{code[4:].lower()}"  # no space, lower case, a dash
+    assert "绑定成功" in say(client, NEWCOMER, typed)["Content"]
+
+
+def test_asking_again_withdraws_the_earlier_code_and_codes_expire(client, db, emulator, green):
+    first = binding_code(client, db, green)
+    second = binding_code(client, db, green)
+    assert "不正确" in say(client, NEWCOMER, f"绑定 {first}")["Content"]
+    row = db.query(WeChatBindingCode).filter_by(account_id=green.id).one()
+    row.expires_at = timeutil.now() - timedelta(seconds=1)
+    db.flush()
+    assert "已过期" in say(client, NEWCOMER, f"绑定 {second}")["Content"]
+    assert identities(db, NEWCOMER) == []
+
+
+def test_an_openid_bound_elsewhere_stays_and_the_code_stays_usable(client, db, emulator, green, citizen_openid):
+    code = binding_code(client, db, green)
+    refused = say(client, citizen_openid, f"绑定 {code}")["Content"]
+    assert "已绑定另一个" in refused
+    assert [i.account.login for i in identities(db, citizen_openid)] == ["chen"]
+    assert "绑定成功" in say(client, NEWCOMER, f"绑定 {code}")["Content"]  # not used up by the refusal
+
+
+def test_binding_a_new_wechat_unbinds_the_old_one(client, db, emulator, green):
+    old = "oOldPhone00000000000000000001"
+    wechat_users.bind(db, green, emulator.config.appid, old)
+    db.flush()
+    code = binding_code(client, db, green)
+    assert "绑定成功" in say(client, NEWCOMER, f"绑定 {code}")["Content"]
+    assert identities(db, old) == []  # a phone given away stops showing the code
+    assert "绑定码" in say(client, old, "信用码")["Content"]
+
+
+def test_only_a_signed_in_active_account_gets_a_binding_code(client, db):
+    assert client.post("/api/v1/me/wechat-binding-code").status_code == 401
+    pending = create_account(db, "waiting", status=Status.pending)
+    r = client.post("/api/v1/me/wechat-binding-code", headers=auth_headers(db, pending))
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "account_not_active"
+    assert count(db, WeChatBindingCode) == 0
+
+
+def test_binding_tries_are_limited_per_sender(make_app, emulator, db, green):
+    client = with_emulator(make_app, emulator, RATELIMIT_ENABLED=True, RATELIMIT_WECHAT_BIND="2/10 minutes",
+                           RATELIMIT_STORAGE_URI="memory://").test_client()
+    code = binding_code(client, db, green)
+    for _ in range(2):
+        assert "不正确" in say(client, NEWCOMER, "绑定 ZZZZZZZZ")["Content"]
+    assert "次数过多" in say(client, NEWCOMER, f"绑定 {code}")["Content"]  # even the right one, now
+    assert identities(db, NEWCOMER) == []
+    other = "oOtherSender0000000000000001"
+    assert "绑定成功" in say(client, other, f"绑定 {code}")["Content"]  # counted per sender
+
+
+def test_prefixes_and_words(client, citizen_openid):
+    assert "以下指令" in say(client, citizen_openid, "帮助我")["Content"]  # a Chinese keyword runs on
+    assert "没有听懂" in say(client, citizen_openid, "codes")["Content"]  # an English word must end
+    assert say(client, citizen_openid, "code please")["MsgType"] == "image"

@@ -3,13 +3,20 @@ compatible and safe (AES) mode: signatures, retries, and every kind of bad input
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 import xmltodict
+from click.testing import CliRunner
+from sqlalchemy.orm import Session
 
-from handlers.models import WeChatInbound
-from tests.conftest import count
+from handlers import migrate, timeutil, wechat_users
+from handlers.db import make_engine
+from handlers.models import WeChatBindingCode, WeChatInbound
+from tests.conftest import count, create_account
 from tests.wechat_webhook_support import MODES, WECHAT_SETTINGS, event, fields, post, text
+from webhooks import wechat as wechat_webhook
+from webhooks.cli import main
 from webhooks.wechat import _render
 from webhooks.wechat_emulator import DEMO_TOKEN, build_xml, signature
 
@@ -43,8 +50,8 @@ HELP_WORDS = "帮助"
     pytest.param(lambda: text(OPENID, "帮助"), "可用指令|以下指令", id="text-help"),
     pytest.param(lambda: text(OPENID, "HELP"), "以下指令", id="text-alias"),
     pytest.param(lambda: text(OPENID, "随便说点什么"), "没有听懂", id="text-unknown"),
-    pytest.param(lambda: text(OPENID, "信用码"), "绑定身份", id="text-code-unbound"),
-    pytest.param(lambda: text(OPENID, "我的权益"), "绑定身份", id="text-incentives-unbound"),
+    pytest.param(lambda: text(OPENID, "信用码"), "绑定信码账号", id="text-code-unbound"),
+    pytest.param(lambda: text(OPENID, "我的权益"), "绑定信码账号", id="text-incentives-unbound"),
     pytest.param(lambda: build_xml(fields(OPENID, "image", PicUrl="http://x/1.jpg", MediaId="m1")), "文字指令",
                  id="image"),
     pytest.param(lambda: build_xml(fields(OPENID, "voice", MediaId="m1", Format="amr")), "文字指令", id="voice"),
@@ -57,7 +64,7 @@ HELP_WORDS = "帮助"
     pytest.param(lambda: event(OPENID, "SCAN", EventKey="poster", Ticket="t"), None, id="scan"),
     pytest.param(lambda: event(OPENID, "unsubscribe"), None, id="unsubscribe"),
     pytest.param(lambda: event(OPENID, "CLICK", EventKey="help"), "以下指令", id="click"),
-    pytest.param(lambda: event(OPENID, "CLICK", EventKey="incentives"), "绑定身份", id="click-incentives"),
+    pytest.param(lambda: event(OPENID, "CLICK", EventKey="incentives"), "绑定信码账号", id="click-incentives"),
     pytest.param(lambda: event(OPENID, "VIEW", EventKey="https://example.org/"), None, id="view"),
     pytest.param(lambda: event(OPENID, "scancode_waitmsg", EventKey="scan",
                                ScanCodeInfo={"ScanType": "qrcode", "ScanResult": "XM1.abc"}), "不是核销员",
@@ -160,3 +167,79 @@ def test_reply_text_with_cdata_end_survives():
         source, target, time = OPENID, "gh", int(time.time())
     xml = _render(__import__("bot").Text("a]]>b<c>&"), Msg())
     assert xmltodict.parse(xml)["xml"]["Content"] == "a]]>b<c>&"
+
+
+def test_two_codes_scanned_within_one_second_are_two_scans(client, db):
+    at = 1_800_000_100
+    first = event(OPENID, "scancode_waitmsg", EventKey="scan", create_time=at,
+                  ScanCodeInfo={"ScanType": "qrcode", "ScanResult": "XM1.first"})
+    second = event(OPENID, "scancode_waitmsg", EventKey="scan", create_time=at,
+                   ScanCodeInfo={"ScanType": "qrcode", "ScanResult": "XM1.second"})
+    before = count(db, WeChatInbound)
+    post(client, first), post(client, first), post(client, second)
+    assert count(db, WeChatInbound) == before + 2  # the retry of the first is not a third
+
+
+# --- pruning what is kept for WeChat's retries ---------------------------------------------------------
+
+def _old_and_new(db, *, hours: float = 25) -> tuple[str, str]:
+    now = timeutil.now()
+    old, new = f"msg:old-{time.time_ns()}", f"msg:new-{time.time_ns()}"
+    db.add_all([WeChatInbound(key=old, reply={"type": "none"}, created_at=now - timedelta(hours=hours)),
+                WeChatInbound(key=new, reply={"type": "none"}, created_at=now - timedelta(hours=1))])
+    db.flush()
+    return old, new
+
+
+def test_prune_deletes_what_is_past_the_retry_window_only(db):
+    account = create_account(db)
+    old, new = _old_and_new(db)
+    now = timeutil.now()
+    db.add_all([WeChatBindingCode(code_hash="a" * 64, account_id=account.id, created_at=now - timedelta(days=2),
+                                  expires_at=now - timedelta(days=2) + timedelta(minutes=10)),
+                WeChatBindingCode(code_hash="b" * 64, account_id=account.id, created_at=now,
+                                  expires_at=now + timedelta(minutes=10))])
+    db.flush()
+    assert wechat_users.prune(db) == (1, 1)
+    assert db.get(WeChatInbound, old) is None and db.get(WeChatInbound, new) is not None
+    assert [c.code_hash for c in db.query(WeChatBindingCode).filter_by(account_id=account.id)] == ["b" * 64]
+    assert wechat_users.prune(db, keep=timedelta(minutes=30)) == (1, 0)  # a shorter window reaches further
+    assert db.get(WeChatInbound, new) is None
+
+
+def test_the_webhook_prunes_now_and_then(client, db, monkeypatch):
+    old, new = _old_and_new(db)
+    post(client, text(OPENID, "帮助"))
+    assert db.get(WeChatInbound, old) is None and db.get(WeChatInbound, new) is not None
+    again, _ = _old_and_new(db)
+    post(client, text(OPENID, "帮助"))
+    assert db.get(WeChatInbound, again) is not None  # not on every message: once per PRUNE_EVERY
+    monkeypatch.setattr(wechat_webhook, "PRUNE_EVERY", 0.0)
+    post(client, text(OPENID, "帮助"))
+    assert db.get(WeChatInbound, again) is None
+
+
+def test_the_prune_window_is_a_setting(make_app, db):
+    client = make_app(**WECHAT_SETTINGS, WECHAT_INBOUND_KEEP_HOURS=48).test_client()
+    old, _ = _old_and_new(db, hours=25)
+    older, _ = _old_and_new(db, hours=49)
+    post(client, text(OPENID, "帮助"))
+    assert db.get(WeChatInbound, old) is not None and db.get(WeChatInbound, older) is None
+
+
+def test_xinma_wechat_prune(tmp_path, monkeypatch):
+    url = f"sqlite:///{tmp_path / 'prune.sqlite3'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as s, s.begin():
+        _, new = _old_and_new(s)
+    monkeypatch.setenv("XINMA_DATABASE_URL", url)
+    monkeypatch.setenv("XINMA_INSTANCE_PATH", str(tmp_path / "instance"))
+    result = CliRunner().invoke(main, ["wechat", "prune"])
+    assert result.exit_code == 0, result.output
+    assert "pruned 1 inbound messages and 0 binding codes" in result.output
+    with Session(engine) as s:
+        assert [k for (k,) in s.query(WeChatInbound.key)] == [new]
+    result = CliRunner().invoke(main, ["wechat", "prune", "--keep-hours", "0.5"])
+    assert "pruned 1 inbound messages" in result.output
+    engine.dispose()
