@@ -1,0 +1,105 @@
+"""Helpers of the browser tests: the served app's API, the fake camera, signing in, reading the shown code."""
+from __future__ import annotations
+
+import io
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+VIEWPORT = {"width": 390, "height": 844}
+CODE_WINDOW = 6  # seconds: short, so that rotation is seen quickly; tokens still pass with the 5 s skew
+FRESH_SECONDS = 4  # a code read for a scan has at least this long left in its window
+
+
+# --- the served app ---------------------------------------------------------------------------------
+
+class Served:
+    def __init__(self, base: str, app):
+        self.base = base
+        self.app = app
+
+    def url(self, fragment: str = "") -> str:
+        return f"{self.base}/app/{fragment}"
+
+    def call(self, method: str, path: str, body: dict | None = None, token: str | None = None):
+        """The JSON API, as any client would call it."""
+        headers = {"Accept": "application/json"}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        req = urllib.request.Request(self.base + "/api/v1" + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw else None)
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def token_of(self, account: str) -> str:
+        status, body = self.call("POST", "/session/demo", {"account": account})
+        assert status == 201, body
+        return body["token"]
+
+
+class Camera:
+    """Chromium's fake camera reads a YUV4MPEG2 file each time a page opens the camera: write it first."""
+
+    WIDTH, HEIGHT = 640, 480
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.show_blank()
+
+    def show_blank(self) -> None:
+        from PIL import Image
+        self._write(Image.new("L", (self.WIDTH, self.HEIGHT), 255))
+
+    def show_png(self, png: bytes, size: int = 360) -> None:
+        """One frame: the picture (a QR code as the citizen's page shows it), greyscale, centred on white."""
+        from PIL import Image
+        picture = Image.open(io.BytesIO(png)).convert("L").resize((size, size), Image.NEAREST)
+        frame = Image.new("L", (self.WIDTH, self.HEIGHT), 255)
+        frame.paste(picture, ((self.WIDTH - size) // 2, (self.HEIGHT - size) // 2))
+        self._write(frame)
+
+    def _write(self, luma) -> None:
+        header = f"YUV4MPEG2 W{self.WIDTH} H{self.HEIGHT} F30:1 Ip A1:1 C420jpeg\n".encode()
+        chroma = bytes([128]) * ((self.WIDTH // 2) * (self.HEIGHT // 2) * 2)  # U and V planes: grey
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_bytes(header + b"FRAME\n" + luma.tobytes() + chroma)
+        tmp.replace(self.path)  # whole frames only: the browser never reads a half-written file
+
+
+def sign_in(page, served: Served, account: str, expect: str) -> None:
+    """Through the demo picker, as a person would; ``expect`` is the page the account lands on."""
+    page.goto(served.url())
+    page.click(f"[data-account='{account}']")
+    page.wait_for_function("name => document.body.dataset.page === name", arg=expect)
+
+
+def fresh_code(page) -> tuple[str, bytes]:
+    """The token the citizen's page shows and a picture of its QR code, with FRESH_SECONDS left at least."""
+    page.wait_for_selector(".code-card[data-colour] canvas[data-token]")
+    canvas = page.locator(".code-card canvas")
+    for _ in range(5):
+        left = page.evaluate("() => Number(document.querySelector('.code-card canvas').dataset.validUntil) - Date.now()")
+        if left < FRESH_SECONDS * 1000:
+            old = canvas.get_attribute("data-token")
+            page.wait_for_function("old => document.querySelector('.code-card canvas').dataset.token !== old", arg=old)
+            continue
+        before = canvas.get_attribute("data-token")
+        png = canvas.screenshot()
+        if canvas.get_attribute("data-token") == before:
+            return before, png
+    raise AssertionError("the code page never held one code long enough to photograph it")
+
+
+def decode_png(png: bytes) -> list[str]:
+    import zxingcpp
+    from PIL import Image
+    return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
