@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, colours, declarations, identifiers, incentives, subjects, timeutil
+from . import accounts, colours, declarations, identifiers, incentives, service_address, subjects, timeutil
 from .models import (
     Account, CreditRecord, HonourDeclaration, Incentive, Organisation, OrganisationKind, RecordKind, Role, Status,
     Subject,
@@ -233,6 +233,7 @@ def seed(session: Session, keys: Keys) -> Seeded:
         _declaration(session, out.accounts[spec.login], spec)
     for org_key, title, fields in INCENTIVES:
         _incentive(session, admin, out.organisations[org_key], title, fields)
+    service_address.seed_demo(session, keys, out)  # legal service: enterprise-a's committed address
     session.flush()
     return out
 

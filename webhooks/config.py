@@ -33,6 +33,10 @@ DEFAULTS: dict[str, tuple[object, type]] = {
     "WECHAT_CODE_URL": (None, str),  # the page showing my code: the chat's link card when an image fails
     "WECHAT_INBOUND_KEEP_HOURS": (24.0, float),  # replies kept for WeChat's retries (it retries within 15 s)
     "RATELIMIT_WECHAT_BIND": ("5/10 minutes", str),  # binding-code tries per WeChat user (openid), in chat
+    "DOCUMENT_MAX_BYTES": (10 * 1024 * 1024, int),  # largest legal document file an issuer may upload
+    "DOCUMENT_STORE": (None, str),  # folder (or file:// URL) of document files; unset: <instance>/documents
+    "DOCUMENT_ANSWER_DAYS": (7, int),  # opened or acknowledged within: honoured; after: evaded (credit records)
+    "DOCUMENT_LINK_HOURS": (168.0, float),  # lifetime of a one-time document link sent by e-mail or SMS
 }
 
 

@@ -514,3 +514,7 @@ class ClerkInvite(Base):
 from .wechat_binding import WeChatBindingCode  # noqa: F401
 from .outbox import Channel, ContactKind, ContactPoint, OutboxAttempt, OutboxMessage, OutboxState  # noqa: E402, F401
 from .policies import Disbursement, EnterpriseProfile, EnterpriseTag, Objection, Offer, OfferState, Policy, PolicyState  # noqa: E402, F401
+from .documents import (  # noqa: E402, F401
+    CommitmentStatus, DocumentDelivery, DocumentLink, DocumentStatus, EvidenceEntry, LegalDocument, ServiceAddress,
+    ServiceChannel, ServiceCommitment,
+)
