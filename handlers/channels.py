@@ -195,6 +195,8 @@ class SmtpSender:
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
         self._local = threading.local()
+        self._open: set[smtplib.SMTP] = set()  # every thread's connection, for close()
+        self._open_lock = threading.Lock()
         self.domain = parseaddr(settings.sender)[1].partition("@")[2] or "xinma.local"
 
     def can_send(self, kind: str) -> bool:
@@ -203,22 +205,44 @@ class SmtpSender:
     def _connect(self) -> smtplib.SMTP:
         s = self.settings
         conn = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        conn.ehlo()
-        if s.starttls:
-            conn.starttls(context=ssl.create_default_context())
+        try:
             conn.ehlo()
-        if s.user:
-            conn.login(s.user, s.password or "")
+            if s.starttls:
+                conn.starttls(context=ssl.create_default_context())
+                conn.ehlo()
+            if s.user:
+                conn.login(s.user, s.password or "")
+        except BaseException:
+            conn.close()
+            raise
+        with self._open_lock:
+            self._open.add(conn)
         return conn
 
-    def close(self) -> None:
+    def _drop(self) -> None:
+        """Forget this thread's connection (after an error: the next message opens a fresh one)."""
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            try:
-                conn.quit()
-            except (smtplib.SMTPException, OSError):
-                conn.close()
+            self._quit(conn)
+
+    def _quit(self, conn: smtplib.SMTP) -> None:
+        with self._open_lock:
+            self._open.discard(conn)
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        """Close every thread's connection (at shutdown)."""
+        with self._open_lock:
+            conns = list(self._open)
+        for conn in conns:
+            self._quit(conn)
+        self._local = threading.local()
 
     def message_id(self, message: Outgoing) -> str:
         return f"<{message.key.replace(':', '.')}@{self.domain}>"
@@ -248,16 +272,16 @@ class SmtpSender:
                     conn = self._local.conn = self._connect()
                 return self._transaction(conn, address, mail)
             except smtplib.SMTPServerDisconnected as e:
-                self._local.conn = None
+                self._drop()
                 if reused and not fresh:
                     continue  # the server closed our idle connection: one more go on a fresh one
                 return Outcome(RETRY, None, scrub(f"disconnected: {e}", address))
             except smtplib.SMTPResponseException as e:
-                self.close()
+                self._drop()
                 text = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else str(e.smtp_error)
                 return Outcome(RETRY, e.smtp_code, scrub(f"{e.smtp_code} {text}", address))
             except (OSError, smtplib.SMTPException) as e:  # refused, timed out, TLS …
-                self.close()
+                self._drop()
                 return Outcome(RETRY, None, scrub(f"{type(e).__name__}: {e}", address))
         return Outcome(RETRY, None, "disconnected")
 
@@ -299,6 +323,9 @@ class SmsGatewaySender:
 
     def can_send(self, kind: str) -> bool:
         return True
+
+    def close(self) -> None:
+        self.http.close()
 
     def text(self, message: Outgoing) -> str:
         parts = [self.signature + message.title, *message.lines[:2]]

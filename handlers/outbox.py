@@ -36,7 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import contacts, timeutil
-from .channels import NEXT, SENT, Outcome, Outgoing, Sender
+from .channels import NEXT, SENT, Outcome, Outgoing, Sender, close_all
 from .errors import DomainError
 from .models import (
     Account, Channel, ContactKind, ContactPoint, Notice, OutboxAttempt, OutboxMessage, OutboxState, Role, RoleGrant,
@@ -296,6 +296,10 @@ class Worker:
         self._claims_lock = threading.Lock()
         self.postgres = engine.dialect.name == "postgresql"
 
+    def close(self) -> None:
+        """Close the senders' connections (SMTP, HTTP pools)."""
+        close_all(self.senders)
+
     def session(self) -> Session:
         s = Session(self.engine, expire_on_commit=False)
         s.info["xinma.keys"] = self.keys
@@ -353,7 +357,7 @@ class Worker:
         else:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
             stmt = sqlite_insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        return s.execute(stmt, rows).rowcount
+        return len(s.execute(stmt.returning(table.c.id), rows).all())  # rowcount of executemany is -1 on psycopg
 
     def _recipients(self, s: Session, subject_ids: set[int]) -> dict[int, list[tuple[int, list[Channel]]]]:
         """subject id -> [(account id, channel order)] for the active accounts that speak for it."""
