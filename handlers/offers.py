@@ -349,7 +349,8 @@ def confirm(session: Session, actor: Account, offer_id: int, *, at: datetime | N
     if offer.state != S.notified:
         raise _illegal(offer, "confirm")
     if _expired(policy, at):
-        raise DomainError("offer_expired", detail={"confirm_until": policy.confirm_until.isoformat()})
+        raise DomainError("offer_expired", detail={"state": offer.state.value, "action": "confirm",
+                                                   "confirm_until": policy.confirm_until.isoformat()})
     subject = subjects.get(session, offer.subject_id)
     reason = credit_block(subject, colours.colour(session, subject, at))
     values = {"confirmed_at": at, "confirmed_by_id": actor.id, "updated_at": at, "updated_by_id": actor.id}
@@ -499,7 +500,7 @@ def _with_batch(session: Session, params: dict) -> None:
 
 def _open_policy(policy: Policy, action: str) -> None:
     if policy.state == PolicyState.draft:
-        raise DomainError("illegal_transition", detail={"state": policy.state.value, "action": action})
+        raise DomainError("illegal_transition", detail={"policy_state": policy.state.value, "action": action})
 
 
 def approve(session: Session, actor: Account, policy: Policy, *, offer_ids: list[int] | None = None,
