@@ -1,10 +1,20 @@
 """Playing WeChat against our webhook through the Flask test client: hand-built XML, signed (and encrypted)
-exactly as WeChat does, in plaintext, compatible and safe mode; and a token store that lives in memory."""
+exactly as WeChat does, in plaintext, compatible and safe mode; a token store that lives in memory; and our
+app served for real on 127.0.0.1 for the emulator to post to."""
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import requests
 import xmltodict
+from flask import Flask
+from sqlalchemy.orm import Session
 from wechatpy.crypto import WeChatCrypto
 
 from handlers import wechat
@@ -78,3 +88,77 @@ def read_reply(text_: str, crypto: WeChatCrypto):
         return dict(parsed), False
     plain = crypto.decrypt_message(parsed, parsed["MsgSignature"], parsed["TimeStamp"], parsed["Nonce"])
     return dict(xmltodict.parse(plain)["xml"]), True
+
+
+# --- our app served for real on 127.0.0.1, for the emulator to post to ----------------------------------
+
+@dataclass
+class Served:
+    """The app on a free loopback port with its own SQLite file (real commits, the real token store)."""
+    base: str
+    app: Flask
+    http: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def webhook(self) -> str:
+        return self.base + "/webhooks/wechat"
+
+    def session(self):
+        return self.app.extensions["xinma.sessionmaker"]()
+
+    def call(self, method: str, path: str, *, token: str | None = None, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {}) | ({"Authorization": f"Bearer {token}"} if token else {})
+        return self.http.request(method, self.base + path, headers=headers, timeout=30, **kwargs)
+
+    def login(self, account: str) -> str:
+        """A demo login's bearer token (demo mode only)."""
+        r = self.call("POST", "/api/v1/session/demo", json={"account": account})
+        assert r.status_code == 201, r.text
+        return r.json()["token"]
+
+
+SERVED_SECRET = "served-test-secret"
+_TEMPLATES: dict[bool, Path] = {}  # demo? -> a migrated (and seeded) database file, copied for each test
+
+
+def _database(tmp_path: Path, demo: bool) -> str:
+    from handlers import demo as demo_world, migrate
+    from handlers.db import make_engine
+    from handlers.privacy import Keys
+    from webhooks import demo_chat
+
+    if demo not in _TEMPLATES:
+        folder = Path(tempfile.mkdtemp(prefix="xinma-served-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        template = folder / "template.sqlite3"
+        migrate.upgrade(f"sqlite:///{template}")
+        if demo:
+            engine = make_engine(f"sqlite:///{template}")
+            with Session(engine) as s:
+                demo_world.seed(s, Keys.from_secret(SERVED_SECRET))
+                demo_chat.seed_people(s, WECHAT_SETTINGS["WECHAT_APPID"])
+                s.commit()
+            engine.dispose()
+        _TEMPLATES[demo] = template
+    path = tmp_path / "served.sqlite3"
+    shutil.copyfile(_TEMPLATES[demo], path)
+    return f"sqlite:///{path}"
+
+
+@contextmanager
+def served_app(tmp_path, emulator, *, demo: bool = False, **settings):
+    """Our app against the running emulator; with ``demo`` the demo world is seeded and its people bound."""
+    from tests.wechat_support import serve_in_thread
+    from webhooks import create_app
+
+    app = create_app({"DATABASE_URL": _database(tmp_path, demo), "SECRET_KEY": SERVED_SECRET,
+                      "RATELIMIT_ENABLED": False, "INSTANCE_PATH": str(tmp_path / "instance"), **WECHAT_SETTINGS,
+                      "WECHAT_SECRET": DEMO_SECRET, "WECHAT_API_BASE": emulator.base,
+                      "MINIPROGRAM_APPID": emulator.config.miniprogram_appid,
+                      "MINIPROGRAM_SECRET": emulator.config.miniprogram_secret, "DEMO": demo, **settings})
+    running = serve_in_thread(app)
+    try:
+        yield Served(running.base, app)
+    finally:
+        running.stop()
+        app.extensions["xinma.engine"].dispose()

@@ -8,7 +8,7 @@ from handlers.privacy import Keys
 from handlers.redemptions import MeasureCache
 from handlers.signing import KeyRing
 
-from . import api, config, db, errors, limits, observability, pages, wechat
+from . import api, config, db, demo_chat, errors, limits, observability, pages, wechat
 
 
 class RowId(IntegerConverter):
@@ -40,6 +40,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     limits.init_app(app)
     api.init_app(app)
     wechat.init_app(app)
+    demo_chat.init_app(app)
     pages.init_app(app)
 
     @app.after_request

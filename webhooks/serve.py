@@ -1,9 +1,16 @@
-"""`xinma serve`: the app under waitress, either as is (database must be migrated) or as a seeded demo."""
+"""`xinma serve`: the app under waitress, either as is (database must be migrated) or as a seeded demo.
+
+The demo also starts the WeChat emulator on loopback (in a thread of this process) and points the app at it,
+unless XINMA_WECHAT_API_BASE says where WeChat is: then that is used and nothing is started.
+"""
 from __future__ import annotations
 
 import logging
 import os
 import signal
+import socket
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -33,10 +40,10 @@ def migration_state(engine: Engine, url: str) -> tuple[set[str], set[str]]:
     return current, set(script.get_heads())
 
 
-def _build(demo: bool):
+def _build(demo: bool, settings: dict | None = None):
     from . import create_app
 
-    overrides: dict[str, object] = {"DEMO": demo}
+    overrides: dict[str, object] = {"DEMO": demo, **(settings or {})}
     if demo and not os.environ.get(config.PREFIX + "DATABASE_URL"):
         overrides["DATABASE_URL"] = demo_database_url()
     return create_app(overrides)
@@ -45,9 +52,103 @@ def _build(demo: bool):
 def _seed(app) -> None:
     from handlers import demo
 
+    from . import demo_chat
+
     with app.extensions["xinma.sessionmaker"]() as session:
         demo.seed(session, app.extensions["xinma.keys"])
+        demo_chat.seed_people(session, app.config.get("WECHAT_APPID"))
         session.commit()
+
+
+# --- the WeChat emulator of the demo ----------------------------------------------------------------------
+
+EMULATOR_PORT = 8001  # as `xinma wechat-emulator`; any free port when it is taken
+
+
+@dataclass
+class RunningEmulator:
+    base: str
+    state: object  # webhooks.wechat_emulator.State
+    server: object  # a werkzeug server: shutdown() stops serve_forever cleanly
+    thread: threading.Thread
+
+    def settings(self) -> dict[str, str]:
+        """The app's WeChat settings that make it call this emulator (and accept its signatures)."""
+        cfg = self.state.config
+        return {"WECHAT_APPID": cfg.appid, "WECHAT_SECRET": cfg.secret, "WECHAT_TOKEN": cfg.token,
+                "WECHAT_AES_KEY": cfg.aes_key, "MINIPROGRAM_APPID": cfg.miniprogram_appid,
+                "MINIPROGRAM_SECRET": cfg.miniprogram_secret, "WECHAT_API_BASE": self.base}
+
+    def forget_tokens(self, app) -> None:
+        """Drop access tokens a previous run's emulator minted: this one knows none of them. Else the first call
+        would find out from a 40001 inside a request's transaction, and on SQLite the refresh, which needs the
+        write lock that very transaction holds, would wait on itself."""
+        from sqlalchemy import delete
+
+        from handlers.models import WeChatAccessToken
+
+        cfg = self.state.config
+        with app.extensions["xinma.sessionmaker"]() as session:
+            session.execute(delete(WeChatAccessToken).where(
+                WeChatAccessToken.appid.in_([cfg.appid, cfg.miniprogram_appid])))
+            session.commit()
+
+    def follow(self, openids) -> None:
+        """These users follow the official account (so that messages pushed to them arrive)."""
+        for openid in openids:
+            self.state.add_user(self.state.config.appid, openid)
+
+    def deliver_to(self, webhook: str) -> None:
+        """Where the emulator posts as WeChat (its /_emulator/deliver and handshake)."""
+        self.state.config.webhook_url = webhook
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+        self.server.server_close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.bind((host, 0))
+    sock.listen(128)
+    return sock
+
+
+def start_emulator(settings: dict, port: int = EMULATOR_PORT) -> RunningEmulator:
+    """The WeChat emulator on 127.0.0.1 (``port`` when free), in a daemon thread, with the app's XINMA_WECHAT_*
+    credentials where set and the demo values otherwise."""
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    from .wechat_emulator import EmulatorConfig, create_emulator
+
+    class Quiet(WSGIRequestHandler):
+        def log_request(self, *args, **kwargs) -> None:  # the app logs its side of every exchange
+            pass
+
+    app = create_emulator(EmulatorConfig.from_settings(settings))
+    sock = _listen("127.0.0.1", port)
+    try:
+        server = make_server("127.0.0.1", sock.getsockname()[1], app, threaded=True, request_handler=Quiet,
+                             fd=sock.fileno())
+    finally:
+        sock.close()  # the server holds its own duplicate of the socket
+    thread = threading.Thread(target=server.serve_forever, name="wechat-emulator", daemon=True)
+    thread.start()
+    return RunningEmulator(f"http://127.0.0.1:{server.port}", app.extensions["wechat_emulator"], server, thread)
+
+
+def loopback_base(host: str, port: int) -> str | None:
+    """How a process on this machine reaches the server on loopback; None when it listens elsewhere only."""
+    if host in ("0.0.0.0", "", "127.0.0.1", "localhost"):
+        return f"http://127.0.0.1:{port}"
+    if host in ("::", "::1"):
+        return f"http://[::1]:{port}"
+    return None
 
 
 def _check_migrated(app) -> None:
@@ -63,7 +164,7 @@ def _check_migrated(app) -> None:
             "Run `xinma db upgrade` first (with the same XINMA_* settings), then start again.")
 
 
-def banner(base: str, demo: bool, accounts: list[tuple[str, str]]) -> str:
+def banner(base: str, demo: bool, accounts: list[tuple[str, str]], wechat: str | None = None) -> str:
     lines = [
         "",
         f"Xinma (信码) {'demo ' if demo else ''}is serving on {base}",
@@ -71,6 +172,10 @@ def banner(base: str, demo: bool, accounts: list[tuple[str, str]]) -> str:
         f"  health           {base}/healthz",
         f"  metrics          {base}/metrics",
     ]
+    if demo:
+        lines += [f"  WeChat chat      {base}/demo/chat   (type as a WeChat user; the bot answers)"]
+        if wechat:
+            lines += [f"  WeChat           {wechat}"]
     if demo:
         width = max(len(login) for login, _ in accounts)
         lines += ["", "Demo logins (no password; demo mode only):"]
@@ -91,23 +196,48 @@ def run(demo: bool, host: str, port: int, threads: int) -> None:
 
     from handlers.demo import DEMO_ACCOUNTS
 
-    app = _build(demo)
-    configure_logging(app.config["LOG_LEVEL"])
+    emulator: RunningEmulator | None = None
+    wechat = None
     if demo:
-        migrate.upgrade(app.config["DATABASE_URL"])
-        _seed(app)
-    else:
-        _check_migrated(app)
-
+        settings = config.load()
+        if settings.get("WECHAT_API_BASE"):
+            wechat = f"{settings['WECHAT_API_BASE']} (XINMA_WECHAT_API_BASE; no emulator started)"
+        elif loopback_base(host, port) is None:
+            wechat = f"no emulator: it posts to the webhook on loopback, and {host} is not loopback"
+        else:
+            emulator = start_emulator(settings)
+            wechat = f"emulator on {emulator.base} (xinma wechat-emulator's API, docs/wechat.md)"
     try:
-        server = waitress.create_server(app, host=host, port=port, threads=threads, ident="xinma")
-    except OSError as e:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+        app = _build(demo, emulator.settings() if emulator else None)
+        configure_logging(app.config["LOG_LEVEL"])
+        if demo:
+            migrate.upgrade(app.config["DATABASE_URL"])
+            _seed(app)
+            if emulator is not None:
+                from .demo_chat import DEMO_PEOPLE
+
+                emulator.forget_tokens(app)
+                emulator.follow(p.openid for p in DEMO_PEOPLE)
+        else:
+            _check_migrated(app)
+        try:
+            server = waitress.create_server(app, host=host, port=port, threads=threads, ident="xinma")
+        except OSError as e:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    except BaseException:
+        if emulator is not None:
+            emulator.stop()
+        raise
     shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
     port = getattr(server, "effective_port", port)  # the real one when asked for port 0
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    click.echo(banner(base, demo, [(login, spec.description) for login, spec in DEMO_ACCOUNTS.items()]))
-    log.info("serving", extra={"url": base, "demo": demo, "threads": threads})
+    if emulator is not None:
+        webhook = f"{loopback_base(host, port)}/webhooks/wechat"
+        emulator.deliver_to(webhook)
+        app.extensions["xinma.demo_chat.webhook"] = webhook
+    click.echo(banner(base, demo, [(login, spec.description) for login, spec in DEMO_ACCOUNTS.items()], wechat))
+    log.info("serving", extra={"url": base, "demo": demo, "threads": threads,
+                               "wechat_emulator": emulator.base if emulator else None})
 
     def _stop(signum, _frame):
         # waitress's run() turns SystemExit into a clean shutdown of its worker threads.
@@ -118,5 +248,7 @@ def run(demo: bool, host: str, port: int, threads: int) -> None:
         server.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if emulator is not None:
+            emulator.stop()
         app.extensions["xinma.engine"].dispose()
         log.info("stopped")

@@ -1,6 +1,7 @@
 """`xinma serve` for real: a subprocess, a real port on 127.0.0.1, real HTTP."""
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -9,6 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,11 +54,13 @@ def _request(url: str, *, body: dict | None = None, token: str | None = None) ->
         return e.code, json.loads(e.read())
 
 
-@pytest.fixture
-def demo_server(tmp_path):
+@contextmanager
+def running_demo(tmp_path, **env):
+    """`xinma serve --demo` on a free port; yields (base URL, the process, a function returning its output)."""
     port = _free_port()
     out, err = (tmp_path / "stdout").open("w+"), (tmp_path / "stderr").open("w+")
-    proc = subprocess.Popen([*_xinma(), "serve", "--demo", "--port", str(port)], env=_env(tmp_path / "instance"),
+    proc = subprocess.Popen([*_xinma(), "serve", "--demo", "--port", str(port)],
+                            env=_env(tmp_path / "instance") | env,
                             stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=tmp_path)
 
     def output() -> str:
@@ -81,6 +85,12 @@ def demo_server(tmp_path):
             proc.kill()
             proc.wait()
         out.close(), err.close()
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    with running_demo(tmp_path) as running:
+        yield running
 
 
 def test_demo_serves_seeded_world_and_stops_cleanly(demo_server, tmp_path):
@@ -114,11 +124,41 @@ def test_demo_serves_seeded_world_and_stops_cleanly(demo_server, tmp_path):
     assert (tmp_path / "instance" / "demo.sqlite3").exists()
     assert not (tmp_path / "instance" / "xinma.sqlite3").exists()
 
+    # The WeChat emulator runs beside it: the chat page's messages reach the bot through it, signed and
+    # AES-encrypted, and the bot's code image through its media store.
+    text = output()
+    assert f"{base}/demo/chat" in text
+    emulator = re.search(r"emulator on (http://127\.0\.0\.1:\d+)", text).group(1)
+    green = "oXmDemoCitizenGreen000000001"
+    status, sent = _request(base + "/demo/chat/send", body={"openid": green, "message": {"type": "text",
+                                                                                          "content": "信用码"}})
+    assert status == 200 and sent["encrypted"] and sent["reply"]["type"] == "image", sent
+    with urllib.request.urlopen(f"{base}/demo/chat/media/{sent['reply']['media_id']}", timeout=10) as r:
+        assert r.read().startswith(b"\x89PNG")
+    status, code = _request(base + "/api/v1/codes", body={}, token=session["token"])  # citizen-red's code
+    status, scanned = _request(base + "/demo/chat/send", body={"openid": "oXmDemoClerkWestlake00000001", "message": {
+        "type": "event", "event": "scancode_waitmsg", "key": "scan", "scan_result": code["tokens"][0]["token"]}})
+    assert scanned["reply"]["text"].startswith("❌") and "红码" in scanned["reply"]["text"], scanned
+    assert _request(emulator + "/_emulator")[1]["webhook_url"] == base + "/webhooks/wechat"
+
     proc.terminate()
     assert proc.wait(timeout=20) == 0, output()
     text = output()
     assert "citizen-red" in text and "/api/v1/openapi.json" in text and "/api/v1/session/demo" in text
     assert '"msg": "stopped"' in text
+    with pytest.raises(OSError):  # the emulator stopped with it
+        _request(emulator + "/_emulator")
+
+
+def test_demo_uses_the_wechat_the_settings_name(tmp_path):
+    # XINMA_WECHAT_API_BASE is set (here: to nothing listening): no emulator is started; the page says so.
+    with running_demo(tmp_path, XINMA_WECHAT_API_BASE=f"http://127.0.0.1:{_free_port()}") as (base, proc, output):
+        assert "no emulator started" in output()
+        status, body = _request(base + "/demo/chat/send", body={"openid": "oXmDemoCitizenGreen000000001",
+                                                                "message": {"type": "text", "content": "帮助"}})
+        assert status == 503 and body["error"]["code"] == "wechat_unavailable"
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0, output()
 
 
 def test_plain_serve_refuses_an_unmigrated_database(tmp_path):
