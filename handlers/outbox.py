@@ -285,8 +285,9 @@ class Worker:
     """Fans out notices and delivers due messages. Thread-safe; several may run in several processes."""
 
     def __init__(self, engine: Engine, keys: Keys, senders: Mapping[Channel, Sender], settings: Settings | None = None,
-                 *, name: str | None = None, rng: random.Random | None = None):
+                 *, name: str | None = None, rng: random.Random | None = None, owns_engine: bool = False):
         self.engine = engine
+        self.owns_engine = owns_engine  # close() disposes of it
         self.keys = keys
         self.senders = dict(senders)
         self.settings = settings or Settings()
@@ -297,8 +298,10 @@ class Worker:
         self.postgres = engine.dialect.name == "postgresql"
 
     def close(self) -> None:
-        """Close the senders' connections (SMTP, HTTP pools)."""
+        """Close the senders' connections (SMTP, HTTP pools), and the engine if it is the worker's own."""
         close_all(self.senders)
+        if self.owns_engine:
+            self.engine.dispose()
 
     def session(self) -> Session:
         s = Session(self.engine, expire_on_commit=False)

@@ -350,5 +350,181 @@ def wechat_prune(keep_hours: float | None) -> None:
     click.echo(f"pruned {inbound} inbound messages and {codes} binding codes older than {keep}")
 
 
+# --- the outbox: worker, dead letters, stats ---------------------------------------------------------
+
+@main.command("worker", short_help="Deliver the outbox: notices and messages to WeChat, e-mail, SMS.")
+@click.option("--once", is_flag=True, help="Drain what is due now, then exit (else run until SIGTERM/Ctrl+C).")
+@click.option("--batch", type=int, help="Messages claimed at once (default: XINMA_OUTBOX_BATCH, 100).")
+@click.option("--concurrency", type=int, help="Sends in flight (default: XINMA_OUTBOX_CONCURRENCY, 4).")
+@click.option("--lease", type=float, help="Seconds a claim lasts (default: XINMA_OUTBOX_LEASE, 60).")
+@click.option("--idle", type=float, help="Seconds to nap when nothing is due (default: XINMA_OUTBOX_IDLE, 1).")
+@click.option("--name", help="This worker's name in the attempts it records (default: host:pid:random).")
+def worker_command(once: bool, batch: int | None, concurrency: int | None, lease: float | None,
+                   idle: float | None, name: str | None) -> None:
+    """Fan notices out to their recipients and deliver due messages, with retries and fallbacks.
+
+    Several workers may run side by side on PostgreSQL (claims skip each other's rows; a dead
+    worker's rows are taken over when its lease ends); on SQLite run one. SIGTERM finishes the
+    pass in flight, records it, and exits 0. Channels and settings: docs/outbox.md.
+    """
+    from . import worker as outbox_worker
+    from .observability import configure_logging
+    cfg = settings.load()
+    configure_logging(str(cfg["LOG_LEVEL"]))
+    w = outbox_worker.build(cfg, name=name, batch=batch, concurrency=concurrency, lease=lease)
+    sys.exit(outbox_worker.run(w, once=once, idle=idle if idle is not None else float(cfg["OUTBOX_IDLE"]),
+                               echo=click.echo))
+
+
+@main.group(short_help="The outbox's dead letters and numbers.")
+def outbox() -> None:
+    """The outbox: retry dead messages, show counts (the worker is `xinma worker`)."""
+
+
+def _outbox_session():
+    from handlers.db import make_engine, make_sessionmaker
+    engine = make_engine(settings.load()["DATABASE_URL"])
+    return engine, make_sessionmaker(engine)()
+
+
+@outbox.command("retry")
+@click.option("--all-dead", is_flag=True, help="Every dead message.")
+@click.argument("ids", nargs=-1, type=int)
+def outbox_retry(all_dead: bool, ids: tuple[int, ...]) -> None:
+    """Give dead messages a new round (from their first channel, with a fresh attempt budget)."""
+    from handlers import outbox as ob
+    from handlers.errors import DomainError
+    if all_dead == bool(ids):
+        raise click.UsageError("give message IDs or --all-dead (not both)")
+    engine, s = _outbox_session()
+    failed = 0
+    try:
+        if all_dead:
+            n = ob.retry_all_dead(s)
+            s.commit()
+            click.echo(f"{n} dead message(s) will be retried")
+            return
+        for message_id in ids:
+            try:
+                with s.begin_nested():
+                    ob.retry(s, message_id)
+                click.echo(f"{message_id}: will be retried")
+            except DomainError as e:
+                failed += 1
+                click.echo(f"{message_id}: {e.code}: {e.message}", err=True)
+        s.commit()
+    finally:
+        s.close()
+        engine.dispose()
+    if failed:
+        sys.exit(1)
+
+
+@outbox.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable.")
+def outbox_stats(as_json: bool) -> None:
+    """Messages by state and channel, what is due, the backlog's age, notices waiting for fan-out."""
+    import json
+
+    from handlers import outbox as ob
+    engine, s = _outbox_session()
+    try:
+        st = ob.stats(s)
+    finally:
+        s.close()
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(st, ensure_ascii=False))
+        return
+    click.echo("messages: " + ", ".join(f"{k} {v}" for k, v in st["states"].items()))
+    for key, n in st["by_channel"].items():
+        click.echo(f"  {key:<20} {n}")
+    age = st["oldest_pending_seconds"]
+    click.echo(f"due now: {st['due']}; oldest pending: {'-' if age is None else f'{age:.0f}s'}; "
+               f"notices waiting for fan-out: {st['notices_waiting_fanout']}")
+
+
+# --- policy offers ------------------------------------------------------------------------------
+
+@main.group()
+def policies() -> None:
+    """Policy offers (免申即享): match a policy over every enterprise, see where its offers stand."""
+
+
+def _policy_session():
+    from sqlalchemy.orm import Session
+
+    from handlers.db import make_engine
+    engine = make_engine(settings.load()["DATABASE_URL"])
+    return engine, Session(engine, expire_on_commit=False)
+
+
+@policies.command("match")
+@click.argument("policy_id", type=int)
+def policies_match(policy_id: int) -> None:
+    """Match POLICY_ID over all enterprises in one set-based pass, as its admins' API does (idempotent).
+
+    A draft gets a fresh silent preview; a published policy offers, and pushes to, the enterprises that
+    qualify now and had no offer, within what is left of the budget (A-grade first). One transaction:
+    nothing is written unless it all succeeds.
+    """
+    import time
+
+    from handlers import policies as ops
+    from handlers.errors import DomainError
+    engine, s = _policy_session()
+    started = time.perf_counter()
+    steps = {"colours": "refreshing colours whose window has passed", "counting": "counting eligible enterprises",
+             "matching": "making offers", "notifying": "writing the notices (pushes)"}
+
+    def progress(phase: str, info: dict) -> None:
+        if phase in steps:
+            extra = ", ".join(f"{k} {v:,}" for k, v in info.items() if isinstance(v, int))
+            click.echo(f"[{time.perf_counter() - started:6.1f}s] {steps[phase]}" + (f" ({extra})" if extra else ""))
+
+    try:
+        with s.begin():
+            policy = ops.locked(s, policy_id)
+            click.echo(f"policy {policy.id} «{policy.title}» ({policy.state.value}), run {policy.match_runs + 1}")
+            r = ops.run_match(s, policy, progress=progress)
+    except DomainError as e:
+        click.echo(f"Error: {e.code}: {e.message} {e.detail or ''}".rstrip(), err=True)
+        sys.exit(2)
+    finally:
+        s.close()
+        engine.dispose()
+    budget = "no budget limit" if r.budget_fen is None else (
+        f"budget {r.budget_fen / 100:,.2f} yuan, committed {r.committed_fen / 100:,.2f}, "
+        f"left {r.remaining_fen / 100:,.2f}")
+    click.echo(f"[{time.perf_counter() - started:6.1f}s] done: {r.eligible:,} eligible, {r.offered:,} offered "
+               f"({r.offered_fen / 100:,.2f} yuan), {r.over_budget:,} over budget, {r.notified:,} notified; {budget}")
+    click.echo("phases: " + ", ".join(f"{k} {v:.2f}s" for k, v in r.phases.items()))
+
+
+@policies.command("stats")
+@click.argument("policy_id", type=int)
+def policies_stats(policy_id: int) -> None:
+    """Offers of POLICY_ID per state, and the money committed, confirmed, disbursed and received."""
+    from handlers import offers
+    from handlers import policies as ops
+    from handlers.errors import DomainError
+    engine, s = _policy_session()
+    try:
+        policy = ops.get(s, policy_id)
+        st = offers.stats(s, policy)
+    except DomainError as e:
+        click.echo(f"Error: {e.code}: {e.message}", err=True)
+        sys.exit(2)
+    finally:
+        s.close()
+        engine.dispose()
+    click.echo(f"policy {policy.id} «{policy.title}» ({policy.state.value}): {st['offers']:,} offers")
+    click.echo("  " + ", ".join(f"{k} {v:,}" for k, v in st["counts"].items() if v))
+    for key in ("budget_fen", "committed_fen", "confirmed_fen", "disbursed_fen", "received_fen", "held_fen",
+                "remaining_fen"):
+        value = st[key]
+        click.echo(f"  {key.removesuffix('_fen'):<10} {'-' if value is None else f'{value / 100:,.2f} yuan'}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -37,6 +37,28 @@ DEFAULTS: dict[str, tuple[object, type]] = {
     "DOCUMENT_STORE": (None, str),  # folder (or file:// URL) of document files; unset: <instance>/documents
     "DOCUMENT_ANSWER_DAYS": (7, int),  # opened or acknowledged within: honoured; after: evaded (credit records)
     "DOCUMENT_LINK_HOURS": (168.0, float),  # lifetime of a one-time document link sent by e-mail or SMS
+    # The outbox (docs/outbox.md): channels, then the worker.
+    "WECHAT_TEMPLATE_IDS": (None, str),  # JSON {notice kind | "*": template id} for official-account template messages
+    "WECHAT_SUBSCRIBE_IDS": (None, str),  # JSON {notice kind | "*": template id} for mini-program subscription messages
+    "SMTP_HOST": (None, str),  # unset: no e-mail channel
+    "SMTP_PORT": (25, int),
+    "SMTP_USER": (None, str),
+    "SMTP_PASSWORD": (None, str),
+    "SMTP_FROM": ("信码 <noreply@xinma.local>", str),
+    "SMTP_STARTTLS": (False, bool),
+    "SMTP_TIMEOUT": (10.0, float),
+    "SMS_GATEWAY_URL": (None, str),  # unset: no SMS channel; the protocol is in handlers/channels.py
+    "SMS_GATEWAY_KEY": (None, str),
+    "SMS_TIMEOUT": (10.0, float),
+    "OUTBOX_BATCH": (100, int),  # messages a worker claims at once
+    "OUTBOX_CONCURRENCY": (4, int),  # sends in flight per worker process
+    "OUTBOX_LEASE": (60.0, float),  # seconds a claim lasts; a dead worker's messages are taken over after it
+    "OUTBOX_MAX_ATTEMPTS": (8, int),  # then the message is dead (an admin may retry it)
+    "OUTBOX_BACKOFF": (10.0, float),  # seconds before the first retry, doubling, with jitter
+    "OUTBOX_MAX_BACKOFF": (3600.0, float),
+    "OUTBOX_IDLE": (1.0, float),  # seconds a worker naps when nothing is due
+    "OUTBOX_LINK_BASE": (None, str),  # absolute base of links in e-mail, SMS and template messages
+    "OUTBOX_IN_PROCESS": (False, bool),  # `xinma serve` runs a worker thread (always in the demo)
 }
 
 

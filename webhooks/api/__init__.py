@@ -38,3 +38,6 @@ def init_app(app: Flask) -> None:
     for module in (session, me, accounts, organisations, declarations, subjects, categories, admin, codes, redemptions,
                    incentives):
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
+    from . import admin_outbox, contacts, notices  # the outbox (docs/outbox.md)
+    for module in (notices, contacts, admin_outbox):
+        api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
