@@ -8,7 +8,9 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import accounts, colours, declarations, identifiers, incentives, service_address, subjects, timeutil
+from . import (
+    accounts, colours, declarations, demo_policies, identifiers, incentives, service_address, subjects, timeutil,
+)
 from .models import (
     Account, CreditRecord, HonourDeclaration, Incentive, Organisation, OrganisationKind, RecordKind, Role, Status,
     Subject,
@@ -107,6 +109,7 @@ ORGANISATIONS: dict[str, DemoOrganisation] = {
     "police": DemoOrganisation("惠城区公安分局办证大厅", OrganisationKind.department),
     "court": DemoOrganisation(_COURT, OrganisationKind.department),
     "park": DemoOrganisation("仲恺高新区产业园", OrganisationKind.enterprise),
+    "industry": DemoOrganisation("惠州市工业和信息化局", OrganisationKind.department),  # issues the demo's subsidy
     # asked to join; a platform admin has yet to review it
     "bookshop": DemoOrganisation("东坡文创书店", OrganisationKind.merchant, Status.pending),
 }
@@ -234,6 +237,7 @@ def seed(session: Session, keys: Keys) -> Seeded:
     for org_key, title, fields in INCENTIVES:
         _incentive(session, admin, out.organisations[org_key], title, fields)
     service_address.seed_demo(session, keys, out)  # legal service: enterprise-a's committed address
+    demo_policies.seed(session, out)  # policy offers: enterprise profiles and a draft subsidy
     session.flush()
     return out
 

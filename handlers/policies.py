@@ -384,16 +384,20 @@ def visible(session: Session, actor: Account | None, policy_id: int) -> Policy:
     return policy
 
 
+def locked(session: Session, policy_id: object) -> Policy:
+    """The policy, row-locked until the transaction ends: matching, publishing and batches of one policy queue."""
+    if not isinstance(policy_id, int) or isinstance(policy_id, bool):
+        raise DomainError("policy_not_found")
+    policy = session.scalar(select(Policy).where(Policy.id == policy_id).with_for_update(of=Policy)
+                            .execution_options(populate_existing=True))
+    if policy is None:
+        raise DomainError("policy_not_found")
+    return policy
+
+
 def managed(session: Session, actor: Account, policy_id: int, *, lock: bool = False) -> Policy:
     """The policy, for the platform admins and the admins of its issuing department; locked when asked."""
-    if lock:
-        q = (select(Policy).where(Policy.id == policy_id).with_for_update(of=Policy)
-             .execution_options(populate_existing=True)) if isinstance(policy_id, int) else None
-        policy = session.scalar(q) if q is not None else None
-        if policy is None:
-            raise DomainError("policy_not_found")
-    else:
-        policy = get(session, policy_id)
+    policy = locked(session, policy_id) if lock else get(session, policy_id)
     if not can_manage(actor, policy):
         if policy.state == PolicyState.draft:
             raise DomainError("policy_not_found")
