@@ -2,6 +2,8 @@
 (signed, AES when asked) and the page reads back what the user saw: replies, images, pushed messages."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from handlers import wechat
@@ -169,3 +171,66 @@ def test_seeding_the_people_is_idempotent(demo):
     with demo.session() as s:
         assert seed_people(s, demo.app.config["WECHAT_APPID"]) == 0  # bound when the demo was seeded
         assert seed_people(s, None) == 0
+
+
+# --- the page itself, in a browser ----------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def page(demo):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-wqy-microhei (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"])
+        context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="zh-CN")
+        tab = context.new_page()
+        tab.set_default_timeout(20000)
+        tab.errors = []
+        tab.on("pageerror", lambda e: tab.errors.append(str(e)))
+        tab.on("console", lambda m: tab.errors.append(m.text) if m.type == "error" else None)
+        tab.goto(demo.base + "/demo/chat")
+        yield tab
+        browser.close()
+
+
+def last_bot_text(page) -> str:
+    return page.locator(".msg.bot .bubble").last.inner_text()
+
+
+@pytest.mark.slow
+def test_in_a_browser_the_story_of_the_demo(page):
+    # 陈志明 presses 我的信用码: the code image the bot uploaded, shown from the emulator's media store.
+    page.click("[data-click=code]")
+    image = page.locator(".msg.bot img.image").last
+    image.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+
+    # A new WeChat user follows, then scans the West Lake admin's clerk invite.
+    page.select_option("#person", "__new")
+    page.click("#follow")
+    page.wait_for_function("() => document.querySelector('#messages').innerText.includes('欢迎关注')")
+    page.click("#invite")
+    page.locator("#invite-qr").wait_for()
+    page.click("#invite-scan")
+    page.wait_for_function("() => document.querySelector('#messages').innerText.includes('的核销员')")
+
+    # and scans 陈志明's code from the menu: the verdict, in one glance.
+    page.select_option("#holder", "citizen-green")
+    page.click("#holder-code")
+    page.wait_for_function("() => document.querySelector('#holder-token').value.startsWith('XM')")
+    page.click("#holder-scan")
+    page.wait_for_function("() => document.querySelector('#messages').innerText.includes('核销成功')")
+    assert "陈*明（绿码）" in last_bot_text(page)
+
+    # Typing works too, through the keyboard.
+    page.click("#toggle")
+    page.fill("#text", "核销")
+    page.press("#text", "Enter")
+    page.wait_for_function("() => document.querySelector('#messages').innerText.includes('（当前）')")
+    assert page.errors == []

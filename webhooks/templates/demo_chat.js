@@ -312,7 +312,8 @@
     try {
       const out = await asDemo($("binder").value, "/api/v1/me/wechat-binding-code", { method: "POST" });
       bindingCode = out.code;
-      $("bind-value").textContent = "绑定 " + out.code + "（" + Math.round(out.expires_in / 60) + "分钟内有效）";
+      $("bind-value").textContent = "绑定 " + out.code;
+      $("bind-note").textContent = out.message;
       $("bind-out").classList.remove("hidden");
     } catch (e) { helperError(e); }
   });
