@@ -140,3 +140,24 @@ def test_a_worker_killed_mid_batch_loses_nothing(committed, outbox_engine, outbo
     counts = sorted(len(emulator.inbox(p.oa_openid)) for p in people)
     # Nothing lost; the one in flight when the process died arrived twice (at-least-once, docs/outbox.md).
     assert counts == [1, 1, 1, 1, 2]
+
+
+def test_the_in_process_worker_delivers_and_stops(committed, outbox_engine, outbox_url, emulator, tmp_path):
+    from types import SimpleNamespace
+
+    from webhooks import config
+    from webhooks import worker as outbox_worker
+    settings = config.load({"DATABASE_URL": outbox_url, "SECRET_KEY": SECRET, "INSTANCE_PATH": str(tmp_path),
+                            "WECHAT_APPID": emulator.config.appid, "WECHAT_SECRET": emulator.config.secret,
+                            "WECHAT_API_BASE": emulator.base, "DEMO": True, "OUTBOX_IDLE": 0.05})
+    app = SimpleNamespace(config=settings, extensions={"xinma.engine": outbox_engine})
+    running = outbox_worker.start_in_process(app)  # the demo's template ids: one for every kind
+    try:
+        people = notify_people(committed, emulator, 3)
+        assert wait_for(lambda: all(emulator.inbox(p.oa_openid) for p in people)), "not delivered"
+    finally:
+        running.stop()
+    assert not running.thread.is_alive()
+    assert [i["template_id"] for i in emulator.inbox(people[0].oa_openid)] == ["xinma-demo-notice"]
+    with committed() as s:
+        assert s.scalar(select(OutboxMessage.id).limit(1)) is not None  # the shared engine is not disposed
