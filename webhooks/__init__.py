@@ -8,7 +8,7 @@ from handlers.privacy import Keys
 from handlers.redemptions import MeasureCache
 from handlers.signing import KeyRing
 
-from . import api, config, db, demo_chat, errors, limits, observability, pages, wechat
+from . import api, config, db, demo_chat, document_links, errors, limits, observability, pages, wechat
 
 
 class RowId(IntegerConverter):
@@ -42,6 +42,7 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     wechat.init_app(app)
     demo_chat.init_app(app)
     pages.init_app(app)
+    document_links.init_app(app)
 
     @app.after_request
     def _commit(response):
@@ -55,7 +56,8 @@ def create_app(config_overrides: dict | None = None) -> Flask:
     @app.before_request
     def _json_only():
         if (request.path.startswith("/api/") and request.method in limits.WRITE_METHODS
-                and request.content_length and not request.is_json):
+                and request.content_length and not request.is_json
+                and not getattr(app.view_functions.get(request.endpoint), "accepts_files", False)):
             return errors.error_response(415, *errors.HTTP_ERRORS[415])
         return None
 

@@ -1,6 +1,6 @@
 """The evidence log: a hash chain that verifies, refuses changes (ORM and database), and names the first entry an
 insider altered, deleted, reordered or inserted."""
-from datetime import timedelta
+from datetime import timedelta, UTC
 
 import pytest
 from sqlalchemy import select, text
@@ -11,6 +11,7 @@ from handlers.models import EvidenceEntry
 
 from ..conftest import create_account
 from ..documents_support import commit, court, disable_triggers, enterprise, serve
+import itertools
 
 
 def _chain(db, n=5, *, document_id=None):
@@ -25,7 +26,7 @@ def test_entries_link_up_and_verify(db):
     start = before[0] + 1 if before else 1
     assert [e.seq for e in entries] == list(range(start, start + 4))
     assert entries[0].prev_hash == (before[1] if before else evidence.GENESIS)
-    for a, b in zip(entries, entries[1:]):
+    for a, b in itertools.pairwise(entries):
         assert b.prev_hash == a.hash
     for e in entries:
         assert e.hash == evidence.entry_hash(evidence.as_dict(e)) == evidence.entry_hash(
@@ -48,9 +49,9 @@ def test_the_hash_covers_every_column(db):
 
 def test_canonical_form_is_fixed():
     """The bytes hashed are part of the evidence: pin them (docs/legal-service.md describes them)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
     entry = {"seq": 1, "document_id": 2, "subject_id": 3, "event": "served", "channel": None, "actor": "account:4",
-             "at": datetime(2026, 11, 22, 8, 0, 0, 123456, tzinfo=timezone.utc), "payload": {"b": 1, "a": "文"},
+             "at": datetime(2026, 11, 22, 8, 0, 0, 123456, tzinfo=UTC), "payload": {"b": 1, "a": "文"},
              "prev_hash": evidence.GENESIS, "document_prev_hash": evidence.GENESIS}
     assert evidence.canonical(entry) == (
         '{"actor":"account:4","at":"2026-11-22T08:00:00.123456Z","channel":null,"document_id":2,'
@@ -85,9 +86,8 @@ def test_the_orm_refuses_to_delete(db):
 ])
 def test_the_database_refuses_to_update_or_delete(db, connection, statement):
     seq = _chain(db, 2)[0].seq
-    with pytest.raises(DatabaseError, match="append-only"):
-        with connection.begin_nested():
-            connection.execute(text(statement), {"seq": seq})
+    with pytest.raises(DatabaseError, match="append-only"), connection.begin_nested():
+        connection.execute(text(statement), {"seq": seq})
     assert db.get(EvidenceEntry, seq).event == "test_event"
 
 
@@ -95,9 +95,8 @@ def test_postgresql_also_refuses_truncate(db, connection):
     if connection.dialect.name != "postgresql":
         pytest.skip("TRUNCATE is PostgreSQL's")
     _chain(db, 1)
-    with pytest.raises(DatabaseError, match="append-only"):
-        with connection.begin_nested():
-            connection.execute(text("TRUNCATE evidence_entry"))
+    with pytest.raises(DatabaseError, match="append-only"), connection.begin_nested():
+        connection.execute(text("TRUNCATE evidence_entry"))
 
 
 # --- tampering: an insider who can drop the triggers ------------------------------------------------
@@ -176,7 +175,7 @@ def test_a_cut_off_tail_is_caught_by_a_head_handed_out_earlier(db, connection):
 
 
 def test_a_documents_missing_evidence_is_caught(db, connection, tmp_path):
-    org, member = court(db)
+    _org, member = court(db)
     subject, (agent,) = enterprise(db)
     commit(db, agent, subject)
     document = serve(db, tmp_path, member, subject)
@@ -190,7 +189,7 @@ def test_a_documents_missing_evidence_is_caught(db, connection, tmp_path):
 
 
 def test_a_documents_entries_verify_on_their_own(db, tmp_path):
-    org, member = court(db)
+    _org, member = court(db)
     subject, (agent,) = enterprise(db)
     commit(db, agent, subject)
     document = serve(db, tmp_path, member, subject)

@@ -41,6 +41,9 @@ def init_app(app: Flask) -> None:
     from . import admin_outbox, contacts, notices  # the outbox (docs/outbox.md)
     for module in (notices, contacts, admin_outbox):
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
+    from . import documents, service_address  # legal service (docs/legal-service.md)
+    for module in (documents, service_address):
+        api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
     from . import offers, policies  # policy offers (docs/policies.md)
     for module in (policies, offers):
         api.register_blueprint(module.blp, url_prefix="/api/v1" + module.PREFIX)
