@@ -12,7 +12,8 @@ import org from './pages/org.js';
 import admin from './pages/admin.js';
 import me from './pages/me.js';
 
-// Tab order; a page shows in the tab bar when the account holds one of its roles (me: everyone).
+// Tab order; a page shows in the tab bar when the account holds one of its roles (no roles: everyone).
+// A page reached only by link (a notice's #/offers/12) sets `hidden: true`: routed, but no tab.
 const PAGES = [code, incentives, declare, notices, scan, org, admin, me];
 const BY_NAME = Object.fromEntries([login, ...PAGES].map((p) => [p.name, p]));
 
@@ -37,7 +38,7 @@ function allowed(page, account) {
 }
 
 function home(account) {
-  const first = PAGES.find((p) => p.roles && allowed(p, account));
+  const first = PAGES.find((p) => p.roles && !p.hidden && allowed(p, account));
   return first ? first.name : 'me';
 }
 
@@ -93,14 +94,18 @@ function renderTabbar(current) {
     return;
   }
   bar.hidden = false;
-  clear(bar, PAGES.filter((p) => allowed(p, state.me)).map((p) => h('a', {
+  clear(bar, PAGES.filter((p) => !p.hidden && allowed(p, state.me)).map((p) => h('a', {
     href: '#/' + p.name, 'aria-current': p.name === current ? 'page' : null, dataset: { tab: p.name },
   }, p.tab || p.title)));
 }
 
+let generation = 0;
+
 async function route() {
   const main = document.getElementById('main');
-  const name = location.hash.replace(/^#\/?/, '').split('?')[0];
+  // #/name or #/name/param… (a notice's page: #/offers/12, #/documents/7)
+  const [name, ...params] = location.hash.replace(/^#\/?/, '').split('?')[0].split('/');
+  const mine = ++generation;
   if (state.cleanup) {
     try { state.cleanup(); } catch { /* a page's cleanup must never block navigation */ }
     state.cleanup = null;
@@ -110,7 +115,7 @@ async function route() {
     page = login;
   } else if (!page || page === login || !allowed(page, state.me)) {
     const target = home(state.me);
-    if (name !== target) {
+    if (location.hash !== '#/' + target) {
       location.replace('#/' + target);
       return;
     }
@@ -120,12 +125,24 @@ async function route() {
   document.getElementById('page-title').textContent = page.title;
   document.body.dataset.page = page.name;
   renderTabbar(page.name);
-  clear(main, loading());
+  // Each visit renders into a view of its own: a page still loading when the person moves on writes
+  // into a detached view, never over the next page.
+  const view = h('div', { class: 'view', dataset: { view: page.name } }, loading());
+  clear(main, view);
+  let cleanup = null;
   try {
-    state.cleanup = (await page.render(main, { me: state.me, go, signedIn, signOut, roles, organisationsOf })) || null;
+    cleanup = (await page.render(view, {
+      me: state.me, params, go, signedIn, signOut, roles, organisationsOf, hasPage: (n) => n in BY_NAME,
+    })) || null;
   } catch (e) {
-    clear(main, errorBox(e instanceof NetworkError ? { message: '网络不可用，请稍后重试' } : e));
+    clear(view, errorBox(e instanceof NetworkError ? { message: '网络不可用，请稍后重试' } : e));
   }
+  if (mine !== generation) {
+    if (cleanup) cleanup();  // superseded while loading: stop its timers and camera at once
+    return;
+  }
+  state.cleanup = cleanup;
+  view.dataset.ready = 'true';
   main.focus({ preventScroll: true });
 }
 

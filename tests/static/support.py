@@ -79,7 +79,12 @@ def sign_in(page, served: Served, account: str, expect: str) -> None:
     """Through the demo picker, as a person would; ``expect`` is the page the account lands on."""
     page.goto(served.url())
     page.click(f"[data-account='{account}']")
-    page.wait_for_function("name => document.body.dataset.page === name", arg=expect)
+    wait_for_view(page, expect)
+
+
+def wait_for_view(page, name: str) -> None:
+    """The page ``name`` is shown and has loaded its data."""
+    page.wait_for_selector(f"#main > .view[data-view='{name}'][data-ready]")
 
 
 def fresh_code(page) -> tuple[str, bytes]:
@@ -103,3 +108,56 @@ def decode_png(png: bytes) -> list[str]:
     import zxingcpp
     from PIL import Image
     return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+# WCAG 2.x contrast of every visible text against the background it is drawn on (backgrounds composed from the
+# root down, so a translucent layer counts); large text (24px, or 18.66px bold) needs 3:1, the rest 4.5:1.
+CONTRAST_FAILURES_JS = """
+() => {
+  const parse = (c) => {
+    const m = c && c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 };
+  };
+  const blend = (top, bottom) => ({
+    r: top.r * top.a + bottom.r * (1 - top.a), g: top.g * top.a + bottom.g * (1 - top.a),
+    b: top.b * top.a + bottom.b * (1 - top.a), a: 1,
+  });
+  const lum = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c.r) + 0.7152 * f(c.g) + 0.0722 * f(c.b);
+  };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const background = (el) => {
+    const chain = [];
+    for (let e = el; e; e = e.parentElement) chain.push(e);
+    let bg = { r: 255, g: 255, b: 255, a: 1 };
+    for (const e of chain.reverse()) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c.a > 0) bg = blend(c, bg);
+    }
+    return bg;
+  };
+  const failures = [];
+  const seen = new Set();
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    const el = node.parentElement;
+    if (!node.textContent.trim() || seen.has(el)) continue;
+    seen.add(el);
+    if (el.closest('[hidden], option, .camera') || el.disabled) continue;
+    const style = getComputedStyle(el);
+    const rect = el.getBoundingClientRect();
+    if (style.visibility === 'hidden' || !rect.width || !rect.height) continue;
+    const bg = background(el);
+    const fg = blend(parse(style.color), bg);
+    const size = parseFloat(style.fontSize);
+    const need = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700) ? 3 : 4.5;
+    const r = ratio(fg, bg);
+    if (r < need) failures.push(`${node.textContent.trim().slice(0, 24)} (${el.tagName}.${el.className}): ${r.toFixed(2)} < ${need}`);
+  }
+  return failures;
+}
+"""

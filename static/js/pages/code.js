@@ -2,6 +2,7 @@
 // window, a fresh batch from the server every window, and with the network cut the batch keeps it rotating.
 
 import { api, NetworkError } from '../api.js';
+import { holderChoices, holderTabs } from '../holders.js';
 import { drawQR } from '../qr.js';
 import server from '../server.js';
 import {
@@ -38,22 +39,13 @@ function batchSize() {
   return Math.max(1, Math.floor(server.max_batch_seconds / server.code_window));
 }
 
-function subjectChoices(me) {
-  const out = [];
-  if (me.subject) out.push({ id: null, label: '本人' });
-  for (const r of me.roles) {
-    if (r.role === 'enterprise_agent' && r.subject_id) out.push({ id: r.subject_id, label: '企业' });
-  }
-  return out;
-}
-
 export default {
   name: 'code',
   title: '我的信用码',
   tab: '信用码',
   roles: ['citizen', 'enterprise_agent'],
   async render(main, ctx) {
-    const choices = subjectChoices(ctx.me);
+    const choices = holderChoices(ctx.me);
     let subjectId = choices.length ? choices[0].id : null;
     let batch = loadBatch(subjectId);
     let shown = null;
@@ -81,17 +73,12 @@ export default {
       badge, name, meaning, grade, frame, countdown, status,
       h('p', { class: 'hint-bright' }, '出示时请调高屏幕亮度；点击二维码可放大。'));
 
-    const switcher = choices.length > 1 ? h('div', { class: 'segments subject-switch', role: 'tablist' },
-      choices.map((c) => h('button', {
-        type: 'button', role: 'tab', 'aria-selected': String(c.id === subjectId),
-        onclick: (e) => {
-          subjectId = c.id;
-          for (const b of e.currentTarget.parentNode.children) b.setAttribute('aria-selected', String(b === e.currentTarget));
-          batch = loadBatch(subjectId);
-          shown = null;
-          refresh();
-        },
-      }, c.label))) : null;
+    const switcher = holderTabs(choices, subjectId, (id) => {
+      subjectId = id;
+      batch = loadBatch(subjectId);
+      shown = null;
+      refresh();
+    });
 
     clear(main, switcher, errors, card);
 

@@ -1,16 +1,8 @@
 // 荣誉申报: declare an honour (for myself or my enterprise) and follow its review.
 
 import { api } from '../api.js';
+import { holderChoices } from '../holders.js';
 import { clear, errorBox, field, fmtDateTime, formValues, h, statusPill, toast, today } from '../ui.js';
-
-function subjectChoices(me) {
-  const out = [];
-  if (me.subject) out.push({ id: null, kind: me.subject.kind, label: `本人（${me.subject.name}）` });
-  for (const r of me.roles) {
-    if (r.role === 'enterprise_agent' && r.subject_id) out.push({ id: r.subject_id, kind: 'enterprise', label: '我经办的企业' });
-  }
-  return out;
-}
 
 function fits(category, kind) {
   if (category.kind !== 'honour') return false;
@@ -28,7 +20,7 @@ export default {
       api('GET', '/categories', { query: { limit: 200 } }),
       api('GET', '/me/declarations', { query: { limit: 100 } }),
     ]);
-    const choices = subjectChoices(ctx.me);
+    const choices = holderChoices(ctx.me);
     const problem = h('div');
     const categorySelect = h('select', { name: 'category', required: true });
     const subjectSelect = choices.length > 1 ? h('select', { name: 'subject_id' },

@@ -1,18 +1,21 @@
 // 消息: what I was told — redemption receipts now; policy offers (免申即享) and legal documents (法律文书送达)
 // as those capabilities land. A notice's `kind` picks its renderer and its buttons from KINDS below.
 
-import { api, ApiError } from '../api.js';
+import { api, ApiError, sessionToken } from '../api.js';
 import { clear, dialog, errorBox, fmtDateTime, h, reasonText, statusPill, toast } from '../ui.js';
 
 const NOTICES_PATH = '/me/notices';
 
 /**
- * One entry per notice kind: a label, the facts to show from `notice.body`, and the actions (buttons).
- * An action is {label, primary?, confirm?, run(notice) -> Promise}; after it runs the list reloads.
+ * How each kind of notice looks and what it lets me do: a label, facts from `notice.body` (when the body
+ * has no `lines`, the text a push shows), and actions {label, primary?, confirm?, run(notice)}; the list
+ * reloads after an action.
  *
- * HOOKS: `offer` and `legal_document` are written against the shapes announced for the offers and legal-
- * document capabilities (POST /api/v1/offers/{id}/confirm|receipt; open and acknowledge a document). Their
- * notice bodies are assumed to carry `offer_id` / `document_id` and a `state`; adjust here when the APIs land.
+ * HOOKS: the policy offers (offer_*) and legal documents (legal_document) are being built as this is
+ * written. These entries follow the shapes in handlers/offers.py and handlers/documents.py today
+ * (POST /offers/{id}/confirm|receipt; GET /documents/{id}, its /content, POST /documents/{id}/acknowledge);
+ * adjust them here, and nowhere else, when those APIs settle. A notice whose `page` names a page of this
+ * app (#/offers/{id}, #/documents/{id}) gets a 查看详情 link once that page exists.
  */
 export const KINDS = {
   redemption: {
@@ -25,51 +28,66 @@ export const KINDS = {
     facts: (b) => [['单位', b.organisation], ['撤销时间', fmtDateTime(b.at)], ['说明', '该次核销已撤销，名额已退回']],
     actions: () => [],
   },
-  offer: {
+  offer_: {  // every offer_* kind (offer_matched, offer_disbursed …)
     label: '免申即享',
-    facts: (b) => [['政策', b.policy || b.title], ['金额', b.amount], ['状态', b.state_name || b.state]],
+    facts: (b) => [['政策', b.policy_title], ['金额', b.amount ? `${b.amount} 元` : null]],
     actions: (n) => {
-      const b = n.body || {};
-      const out = [];
-      if (['offered', 'pending', 'notified'].includes(b.state)) {
-        out.push({
-          label: '一键确认享受', primary: true, confirm: '确认享受该政策？确认后将进入拨付流程。',
-          run: () => api('POST', `/offers/${b.offer_id}/confirm`, { body: {} }),
-        });
+      const id = n.body && n.body.offer_id;
+      if (!id) return [];
+      if (n.kind === 'offer_matched') {
+        return [{
+          label: '一键确认享受', primary: true, confirm: '确认享受该政策？确认后进入审核拨付，无需再提交材料。',
+          run: () => api('POST', `/offers/${id}/confirm`, { body: {} }),
+        }];
       }
-      if (['paid', 'disbursed'].includes(b.state)) {
-        out.push({
+      if (n.kind === 'offer_disbursed') {
+        return [{
           label: '确认已到账', primary: true, confirm: '确认该笔资金已到账？',
-          run: () => api('POST', `/offers/${b.offer_id}/receipt`, { body: {} }),
-        });
+          run: () => api('POST', `/offers/${id}/receipt`, { body: {} }),
+        }];
       }
-      return out;
+      return [];
     },
   },
   legal_document: {
     label: '法律文书送达',
-    facts: (b) => [['文书', b.document_title || b.title], ['送达机关', b.court || b.issuer], ['状态', b.state_name || b.state]],
+    facts: (b) => [['案号', b.case_number], ['送达机关', b.issuer]],
     actions: (n) => {
-      const b = n.body || {};
-      const out = [];
-      if (b.open_url) out.push({ label: '打开文书', run: async () => { window.open(b.open_url, '_blank', 'noopener'); } });
-      if (b.document_id && !b.acknowledged_at) {
-        out.push({
-          label: '确认已阅读', primary: true, confirm: '确认已阅读并知悉该文书内容？',
-          run: () => api('POST', `/documents/${b.document_id}/acknowledge`, { body: {} }),
-        });
-      }
-      return out;
+      const id = n.body && n.body.document_id;
+      if (!id) return [];
+      return [
+        { label: '查看文书', run: () => openDocument(id) },
+        {
+          label: '签收', primary: true, confirm: '确认已收到并查阅该法律文书？签收记录将作为送达证据保存。',
+          run: () => api('POST', `/documents/${id}/acknowledge`, { body: {} }),
+        },
+      ];
     },
   },
 };
 
+/** Fetch the document with my token (a plain link could not send it) and show it in a new tab. */
+async function openDocument(id) {
+  await api('GET', `/documents/${id}`);  // the recipient's look: recorded as opened
+  const response = await fetch(`/api/v1/documents/${id}/content`, {
+    headers: { Authorization: 'Bearer ' + sessionToken() }, cache: 'no-store',
+  });
+  if (!response.ok) throw new ApiError(response.status, 'http_' + response.status, '文书暂时无法打开');
+  window.open(URL.createObjectURL(await response.blob()), '_blank', 'noopener');
+}
+
+function kindOf(notice) {
+  return KINDS[notice.kind] || (notice.kind.startsWith('offer_') ? KINDS.offer_ : UNKNOWN);
+}
+
 const UNKNOWN = { label: '通知', facts: () => [], actions: () => [] };
 
-function noticeItem(notice, reload) {
-  const kind = KINDS[notice.kind] || UNKNOWN;
+function noticeItem(notice, reload, ctx) {
+  const kind = kindOf(notice);
   const body = notice.body || {};
   const facts = kind.facts(body).filter(([, v]) => v !== undefined && v !== null && v !== '');
+  const target = (notice.page || '').match(/#\/([a-z]+)/);
+  const link = target && ctx.hasPage(target[1]) ? h('a', { href: notice.page.slice(notice.page.indexOf('#')) }, '查看详情') : null;
   const problem = h('div');
   const buttons = kind.actions(notice).map((a) => h('button', {
     type: 'button', class: `weui-btn ${a.primary ? 'weui-btn_primary' : 'weui-btn_default'}`,
@@ -92,7 +110,9 @@ function noticeItem(notice, reload) {
       h('span', { class: 'title' }, notice.title),
       h('span', { class: `pill ${notice.read_at ? 'pill-grey' : 'pill-info'}` }, notice.read_at ? kind.label : `新 · ${kind.label}`)),
     h('p', { class: 'small muted' }, fmtDateTime(notice.created_at)),
-    facts.length ? h('dl', { class: 'facts small' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])) : null,
+    Array.isArray(body.lines) && body.lines.length ? h('div', { class: 'small' }, body.lines.map((line) => h('p', {}, line)))
+      : facts.length ? h('dl', { class: 'facts small' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])) : null,
+    link,
     problem,
     buttons.length ? h('div', { class: 'btn-row' }, buttons) : null);
 }
@@ -129,8 +149,12 @@ export default {
       return null;
     }
     const items = Array.isArray(data) ? data : data.items || [];
-    clear(main, items.length ? h('ul', { class: 'list', id: 'notices' }, items.map((n) => noticeItem(n, reload)))
+    clear(main, items.length ? h('ul', { class: 'list', id: 'notices' }, items.map((n) => noticeItem(n, reload, ctx)))
       : h('p', { class: 'empty' }, '暂无消息。'));
+    if (data.unread) {
+      // Seen now: read. (The list above still marks them 新 for this visit.)
+      api('POST', `${NOTICES_PATH}/read`, { body: {} }).catch(() => {});
+    }
     return null;
   },
 };
