@@ -526,5 +526,88 @@ def policies_stats(policy_id: int) -> None:
         click.echo(f"  {key.removesuffix('_fen'):<10} {'-' if value is None else f'{value / 100:,.2f} yuan'}")
 
 
+# --- legal service: the evidence log and the documents' deadlines (docs/legal-service.md) -----------------
+
+def _legal_session():
+    from sqlalchemy.orm import Session
+
+    from handlers.db import make_engine
+    engine = make_engine(settings.load()["DATABASE_URL"])
+    return engine, Session(engine, expire_on_commit=False)
+
+
+@main.group()
+def evidence() -> None:
+    """The hash-chained evidence log of legal service."""
+
+
+def _head(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, _, digest = value.partition(":")
+    if not seq.isdigit() or len(digest) != 64:
+        raise click.BadParameter("SEQ:HASH, e.g. 1234:9f86d0…", param_hint="--head")
+    return int(seq), digest.lower()
+
+
+@evidence.command("verify")
+@click.option("--head", "head", metavar="SEQ:HASH",
+              help="A head handed out earlier (a receipt's, or `xinma evidence head`'s): it must still be there.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when on a terminal).")
+@click.option("--no-documents", is_flag=True, help="Skip checking every document against its first entry.")
+def evidence_verify(head: str | None, progress: bool | None, no_documents: bool) -> None:
+    """Check the whole chain, in order: every entry's hash, every link, no gaps; name the first broken entry.
+
+    Exit status 0 when it holds, 1 when it does not (the broken entry and why on stderr).
+    """
+    from handlers import evidence as ops
+    expected = _head(head)
+    engine, s = _legal_session()
+    try:
+        with s.begin():
+            result = ops.verify(s, progress=sys.stderr.isatty() if progress is None else progress,
+                                expect_head=expected, check_documents=not no_documents)
+    finally:
+        s.close()
+        engine.dispose()
+    if not result.ok:
+        click.echo(f"BROKEN after {result.entries:,} good entries: {result.broken.describe()}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {result.entries:,} entries, head {result.head_seq}:{result.head_hash}")
+
+
+@evidence.command("head")
+def evidence_head() -> None:
+    """Print the chain's head (SEQ:HASH): publish or file it, and check later with verify --head."""
+    from handlers import evidence as ops
+    engine, s = _legal_session()
+    try:
+        head = ops.head(s)
+    finally:
+        s.close()
+        engine.dispose()
+    click.echo(f"{head[0]}:{head[1]}" if head else "empty")
+
+
+@main.group()
+def documents() -> None:
+    """Legal documents served electronically."""
+
+
+@documents.command("close-overdue")
+def documents_close_overdue() -> None:
+    """Record every document whose deadline passed unopened and unacknowledged as evaded (a bad credit
+    record of its recipient). Idempotent: run it from cron as often as you like."""
+    from handlers import documents as ops
+    engine, s = _legal_session()
+    try:
+        with s.begin():
+            closed = ops.close_overdue(s)
+    finally:
+        s.close()
+        engine.dispose()
+    click.echo(f"{len(closed)} documents closed as evaded" + (f": {', '.join(map(str, closed))}" if closed else ""))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
