@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -274,6 +274,26 @@ class Round:
         return bool(self.fanned_out or self.claimed)
 
 
+@dataclass
+class Claimed:
+    """What a worker holds of a message it leased: enough to send it and decide what comes next."""
+    COLUMNS = ("id", "kind", "dedupe_key", "account_id", "payload", "channels", "channel_index", "address_sealed",
+               "attempts", "created_at", "lease_until")
+
+    id: int
+    kind: str
+    dedupe_key: str
+    account_id: int | None
+    payload: dict
+    channels: list[str]
+    channel_index: int
+    address_sealed: bytes | None
+    attempts: int
+    created_at: datetime
+    lease_until: datetime
+    contacts: dict = field(default_factory=dict)  # channel -> openid | ContactPoint, looked up at claim time
+
+
 def _lines(body: dict) -> list[str]:
     lines = body.get("lines") if isinstance(body, dict) else None
     if isinstance(lines, list):
@@ -394,8 +414,8 @@ class Worker:
 
     # --- claiming ---
 
-    def claim(self, *, now: datetime | None = None, limit: int | None = None) -> tuple[str, list[int]]:
-        """Lease up to ``limit`` due messages to this worker: (claim token, ids)."""
+    def claim(self, *, now: datetime | None = None, limit: int | None = None) -> tuple[str, list[Claimed]]:
+        """Lease up to ``limit`` due messages to this worker: (claim token, what it needs to send them)."""
         now = now or timeutil.now()
         with self._claims_lock:
             token = f"{self.name}/{next(self._claims)}"
@@ -406,66 +426,85 @@ class Worker:
         if self.postgres:
             due = due.with_for_update(skip_locked=True)
         with self.session() as s, s.begin():
-            ids = s.execute(update(t).where(t.c.id.in_(due.scalar_subquery()))
-                            .values(lease_until=now + timedelta(seconds=self.settings.lease), leased_by=token)
-                            .returning(t.c.id)).scalars().all()
-        return token, sorted(ids)
+            rows = s.execute(update(t).where(t.c.id.in_(due.scalar_subquery()))
+                             .values(lease_until=now + timedelta(seconds=self.settings.lease), leased_by=token)
+                             .returning(*(t.c[name] for name in Claimed.COLUMNS))).all()
+            claimed = sorted((Claimed(**row._mapping) for row in rows), key=lambda c: c.id)
+            self._look_up_addresses(s, claimed)
+        return token, claimed
+
+    def _look_up_addresses(self, s: Session, batch: list[Claimed]) -> None:
+        """Every address the batch may need, in two queries (openids of both apps, contact points)."""
+        accounts = {c.account_id for c in batch if c.account_id is not None}
+        if not accounts:
+            return
+        appids = {self._appid(Channel.subscribe): Channel.subscribe, self._appid(Channel.template): Channel.template}
+        appids.pop(None, None)
+        openids: dict[tuple[int, Channel], str] = {}
+        if appids:
+            for aid, appid, openid in s.execute(
+                    select(WeChatIdentity.account_id, WeChatIdentity.appid, WeChatIdentity.openid)
+                    .where(WeChatIdentity.account_id.in_(accounts), WeChatIdentity.appid.in_(list(appids)))
+                    .order_by(WeChatIdentity.id)):
+                openids[(aid, appids[appid])] = openid  # the newest binding wins
+        points = {(p.account_id, p.kind): p for p in s.scalars(
+            select(ContactPoint).where(ContactPoint.account_id.in_(accounts)))}
+        for c in batch:
+            for ch in c.channels:
+                channel = Channel(ch)
+                if channel in CONTACT_OF:
+                    point = points.get((c.account_id, CONTACT_OF[channel]))
+                    if point is not None:
+                        c.contacts[channel] = point
+                elif (c.account_id, channel) in openids:
+                    c.contacts[channel] = openids[(c.account_id, channel)]
 
     # --- one message ---
 
-    def _address(self, s: Session, m: OutboxMessage, channel: Channel) -> str | None:
-        if channel in (Channel.subscribe, Channel.template):
-            appid = self._appid(channel)
-            if m.account_id is None or appid is None:
-                return None
-            return s.scalar(select(WeChatIdentity.openid).where(WeChatIdentity.account_id == m.account_id,
-                                                                WeChatIdentity.appid == appid)
-                            .order_by(WeChatIdentity.id.desc()).limit(1))
-        if m.address_sealed is not None:
-            return self.keys.unseal(m.address_sealed, bound_to=_direct_bound(m.dedupe_key)).decode()
-        if m.account_id is None:
-            return None
-        point = s.scalar(select(ContactPoint).where(ContactPoint.account_id == m.account_id,
-                                                    ContactPoint.kind == CONTACT_OF[channel]))
-        return contacts.unseal(self.keys, point) if point is not None else None
+    def _address(self, c: Claimed, channel: Channel) -> str | None:
+        """The clear address, unsealed at the moment of sending only."""
+        if channel in CONTACT_OF and c.address_sealed is not None:
+            return self.keys.unseal(c.address_sealed, bound_to=_direct_bound(c.dedupe_key)).decode()
+        found = c.contacts.get(channel)
+        if isinstance(found, ContactPoint):
+            return contacts.unseal(self.keys, found)
+        return found
 
-    def _outgoing(self, m: OutboxMessage, channel: Channel) -> Outgoing:
-        p = m.payload or {}
+    def _outgoing(self, c: Claimed, channel: Channel) -> Outgoing:
+        p = c.payload or {}
         url = p.get("url")
         if not url and p.get("page") and self.settings.link_base:
             url = self.settings.link_base.rstrip("/") + "/" + str(p["page"]).lstrip("/")
         at = p.get("at")
         try:
-            when = datetime.fromisoformat(at) if isinstance(at, str) else timeutil.aware(m.created_at)
+            when = datetime.fromisoformat(at) if isinstance(at, str) else timeutil.aware(c.created_at)
         except ValueError:
-            when = timeutil.aware(m.created_at)
-        return Outgoing(id=m.id, kind=m.kind, key=f"xinma-{m.id}-{channel.value}", title=str(p.get("title", "")),
+            when = timeutil.aware(c.created_at)
+        return Outgoing(id=c.id, kind=c.kind, key=f"xinma-{c.id}-{channel.value}", title=str(p.get("title", "")),
                         lines=[str(x) for x in p.get("lines") or []], url=url, page=p.get("page"),
                         at=timeutil.aware(when))
 
-    def deliver(self, message_id: int, token: str, *, now: datetime | None = None) -> str:
-        """Try the claimed message on its channel (and the next ones, when a channel cannot reach the person).
+    def deliver(self, c: Claimed, token: str, *, now: datetime | None = None) -> str:
+        """Try a claimed message on its channel (and the next ones, when a channel cannot reach the person).
 
-        Returns sent, retry, dead, or lost (the lease went to another worker, or the message changed)."""
+        Returns sent, retry, dead, or lost (the lease went to another worker meanwhile)."""
         while True:
             started = timeutil.now()
-            with self.session() as s, s.begin():
-                m = s.get(OutboxMessage, message_id)
-                if m is None or m.state != OutboxState.pending or m.leased_by != token:
-                    return "lost"
-                channel = Channel(m.channel)
-                sender = self.senders.get(channel)
-                address = self._address(s, m, channel) if sender is not None else None
-                outgoing = self._outgoing(m, channel)
+            if (now or started) >= c.lease_until:
+                # Paused past our lease (a long GC, a suspended VM): another worker may hold it now. Do not send.
+                log.warning("outbox lease ran out before sending", extra={"message_id": c.id, "worker": self.name})
+                return "lost"
+            channel = Channel(c.channels[c.channel_index])
+            sender = self.senders.get(channel)
             if sender is None:
                 outcome = Outcome(NEXT, reply="channel not configured")
-            elif not sender.can_send(m.kind):
+            elif not sender.can_send(c.kind):
                 outcome = Outcome(NEXT, reply="no template configured for this kind")
-            elif address is None:
+            elif (address := self._address(c, channel)) is None:
                 outcome = Outcome(NEXT, reply="unbound: no address for this channel")
             else:
-                outcome = sender.send(address, outgoing)
-            result = self._record(message_id, token, channel, outcome, started, now)
+                outcome = sender.send(address, self._outgoing(c, channel))
+            result = self._record(c, token, channel, outcome, started, now)
             if result != "next":
                 return result
 
@@ -476,66 +515,71 @@ class Worker:
             delay = max(delay, min(self.settings.max_backoff, min_delay) * self.rng.uniform(1.0, 1.5))
         return delay
 
-    def _record(self, message_id: int, token: str, channel: Channel, outcome: Outcome, started: datetime,
+    def _record(self, c: Claimed, token: str, channel: Channel, outcome: Outcome, started: datetime,
                 now: datetime | None) -> str:
-        """Record the attempt and move the message on, in one transaction with the hooks."""
+        """Record the attempt and move the message on, in one transaction with the hooks.
+
+        While the lease is ours nobody else changes the message, so the next state is computed from the claimed
+        snapshot and written with an update conditional on the lease: three round trips (update, insert,
+        commit). When the condition fails, the lease ran out and another worker holds the message (or it is
+        settled): the attempt is kept as evidence, and only a success settles it."""
         finished = timeutil.now()
         clock = now or finished
-        with self.session() as s, s.begin():
-            m = s.get(OutboxMessage, message_id, with_for_update=True, populate_existing=True)
-            if m is None:
-                return "lost"
-            number = (s.scalar(select(func.max(OutboxAttempt.number)).where(OutboxAttempt.message_id == m.id))
-                      or 0) + 1
-            ours = m.leased_by == token and m.state == OutboxState.pending
-            attempt = OutboxAttempt(message_id=m.id, number=number, channel=channel, outcome=outcome.outcome,
-                                    errcode=outcome.code, reply=outcome.reply, worker=self.name,
-                                    started_at=started, finished_at=finished)
-            s.add(attempt)
-            if not ours:
-                # Our lease ran out and another worker holds the message (or it is settled). Keep the
-                # evidence; a late success still settles it, anything else is the new holder's to decide.
-                if outcome.outcome == SENT and m.state == OutboxState.pending:
-                    self._settle(s, m, attempt, OutboxState.sent, clock, outcome)
-                    return "sent"
-                attempt.outcome = f"{outcome.outcome}-late"[:16]
-                return "lost"
-            m.attempts += 1
-            if outcome.outcome == SENT:
-                self._settle(s, m, attempt, OutboxState.sent, clock, outcome)
-                return "sent"
-            m.last_error = (f"{channel.value}: {outcome.code} {outcome.reply or ''}" if outcome.code is not None
-                            else f"{channel.value}: {outcome.reply or ''}")[:300]
-            if outcome.outcome == NEXT:
-                if m.channel_index + 1 < len(m.channels):
-                    m.channel_index += 1
-                    m.channel = Channel(m.channels[m.channel_index])
-                    return "next"  # still leased to us: the caller tries the next channel at once
-                attempt.outcome = "dead"
-                self._settle(s, m, attempt, OutboxState.dead, clock, outcome)
-                return "dead"
-            if m.attempts >= self.settings.max_attempts:
-                attempt.outcome = "dead"
-                self._settle(s, m, attempt, OutboxState.dead, clock, outcome)
-                return "dead"
-            m.next_attempt_at = clock + timedelta(seconds=self._backoff(m.attempts, outcome.min_delay))
-            m.lease_until = m.leased_by = None
-            return "retry"
-
-    def _settle(self, s: Session, m: OutboxMessage, attempt: OutboxAttempt, state: OutboxState, at: datetime,
-                outcome: Outcome) -> None:
-        m.state = state
-        m.lease_until = m.leased_by = None
-        if state == OutboxState.sent:
-            m.sent_at, m.external_id = at, outcome.external_id
+        t = OutboxMessage.__table__
+        attempts = c.attempts + 1
+        values: dict = {"attempts": attempts, "lease_until": None, "leased_by": None}
+        result = final = outcome.outcome
+        if outcome.outcome == SENT:
+            values |= {"state": OutboxState.sent.value, "sent_at": clock, "external_id": outcome.external_id}
+            result = "sent"
         else:
-            m.dead_at = at
-        s.flush()
-        for hook in _HOOKS.get(m.kind, ()):
-            hook(s, m, state.value, attempt)
-        log.info("outbox %s", state.value, extra={"message_id": m.id, "kind": m.kind, "channel": attempt.channel.value,
-                                                  "attempt": attempt.number, "code": outcome.code,
-                                                  "worker": self.name})
+            values["last_error"] = (f"{channel.value}: {outcome.code} {outcome.reply or ''}" if outcome.code is not None
+                                    else f"{channel.value}: {outcome.reply or ''}")[:300]
+            if outcome.outcome == NEXT and c.channel_index + 1 < len(c.channels):
+                values |= {"channel_index": c.channel_index + 1, "channel": c.channels[c.channel_index + 1]}
+                del values["lease_until"], values["leased_by"]  # still ours: the next channel at once
+                result = "next"
+            elif outcome.outcome == NEXT or attempts >= self.settings.max_attempts:
+                values |= {"state": OutboxState.dead.value, "dead_at": clock}
+                result = final = "dead"
+            else:
+                values["next_attempt_at"] = clock + timedelta(seconds=self._backoff(attempts, outcome.min_delay))
+                result = "retry"
+        with self.session() as s, s.begin():
+            ours = s.execute(update(t).where(t.c.id == c.id, t.c.leased_by == token,
+                                             t.c.state == OutboxState.pending.value).values(**values)).rowcount == 1
+            if not ours:
+                final = f"{outcome.outcome}-late"[:16]
+                result = "lost"
+                if outcome.outcome == SENT and s.execute(
+                        update(t).where(t.c.id == c.id, t.c.state == OutboxState.pending.value)
+                        .values(state=OutboxState.sent.value, sent_at=clock, external_id=outcome.external_id)
+                ).rowcount == 1:
+                    final, result = SENT, "sent"
+            a = OutboxAttempt.__table__
+            number = (select(func.coalesce(func.max(a.c.number), 0) + 1).where(a.c.message_id == c.id)
+                      .scalar_subquery())
+            attempt_id = s.execute(insert(a).values(
+                message_id=c.id, number=number, channel=channel.value, outcome=final, errcode=outcome.code,
+                reply=outcome.reply, worker=self.name, started_at=started, finished_at=finished)
+                .returning(a.c.id)).scalar()
+            if result in ("sent", "dead"):
+                self._settled(s, c, attempt_id, result, outcome)
+        if result == "next":
+            c.channel_index += 1
+        c.attempts = attempts
+        return result
+
+    def _settled(self, s: Session, c: Claimed, attempt_id: int, state: str, outcome: Outcome) -> None:
+        hooks = _HOOKS.get(c.kind, ())
+        if hooks:
+            m = s.get(OutboxMessage, c.id)
+            attempt = s.get(OutboxAttempt, attempt_id)
+            for hook in hooks:
+                hook(s, m, state, attempt)
+        log.info("outbox %s", state, extra={"message_id": c.id, "kind": c.kind,
+                                            "channel": c.channels[c.channel_index], "code": outcome.code,
+                                            "worker": self.name})
 
     # --- passes ---
 
@@ -543,21 +587,21 @@ class Worker:
         """One pass: fan out a batch of notices, claim a batch of due messages and deliver them."""
         r = Round()
         r.fanned_out, r.created = self.fanout(now=now)
-        token, ids = self.claim(now=now)
-        r.claimed = len(ids)
-        if ids:
-            if pool is not None and len(ids) > 1:
-                results = list(pool.map(lambda i: self._safe_deliver(i, token, now), ids))
+        token, batch = self.claim(now=now)
+        r.claimed = len(batch)
+        if batch:
+            if pool is not None and len(batch) > 1:
+                results = list(pool.map(lambda c: self._safe_deliver(c, token, now), batch))
             else:
-                results = [self._safe_deliver(i, token, now) for i in ids]
+                results = [self._safe_deliver(c, token, now) for c in batch]
             r.outcomes.update(results)
         return r
 
-    def _safe_deliver(self, message_id: int, token: str, now: datetime | None) -> str:
+    def _safe_deliver(self, c: Claimed, token: str, now: datetime | None) -> str:
         try:
-            return self.deliver(message_id, token, now=now)
+            return self.deliver(c, token, now=now)
         except Exception:  # one bad message must not stop the batch; its lease lapses, it comes back
-            log.exception("outbox delivery failed", extra={"message_id": message_id, "worker": self.name})
+            log.exception("outbox delivery failed", extra={"message_id": c.id, "worker": self.name})
             return "error"
 
     def drain(self, *, now: datetime | None = None, max_rounds: int = 10_000, stop: threading.Event | None = None,

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from handlers import outbox, timeutil
-from handlers.models import Notice, OutboxAttempt, OutboxMessage, OutboxState, Role, WeChatIdentity
+from handlers.channels import Outcome
+from handlers.models import Channel, Notice, OutboxAttempt, OutboxMessage, OutboxState, Role, WeChatIdentity
 from tests.conftest import create_subject
 from tests.outbox_support import (  # noqa: F401 - fixtures
     committed, dump_text, make_person, make_senders, make_worker, now_plus, outbox_engine, outbox_url, row_count,
@@ -335,9 +336,9 @@ def test_a_worker_that_dies_mid_batch_loses_nothing(committed, outbox_engine, em
     senders = make_senders(outbox_engine, emulator=emulator)
     dying = make_worker(outbox_engine, senders, name="dying", lease=60, batch=4)
     dying.fanout()
-    token, ids = dying.claim()
-    assert len(ids) == 4
-    dying.deliver(ids[0], token)  # one delivered, then the process is gone: three stay leased to it
+    token, batch = dying.claim()
+    assert len(batch) == 4
+    dying.deliver(batch[0], token)  # one delivered, then the process is gone: three stay leased to it
     heir = make_worker(outbox_engine, senders, name="heir", lease=60)
     r = heir.drain()
     assert r.outcomes["sent"] == 6  # not the three leased to the dead worker, not yet
@@ -348,8 +349,15 @@ def test_a_worker_that_dies_mid_batch_loses_nothing(committed, outbox_engine, em
     with committed() as s:
         workers = {a.worker for a in s.scalars(select(OutboxAttempt))}
         assert workers == {"dying", "heir"}
-    # The dead worker, had it been only slow, finds its lease gone and does nothing.
-    assert dying.deliver(ids[1], token) == "lost"
+    # Had the dying worker been only paused, it would find its lease over and send nothing.
+    assert dying.deliver(batch[1], token, now=now_plus(61)) == "lost"
+    # And a send that overlapped the takeover keeps its attempt as evidence, settling nothing twice.
+    late = dying._record(batch[2], token, Channel.template, Outcome("sent", 0, "ok"), timeutil.now(), None)
+    assert late == "lost"
+    with committed() as s:
+        assert [a.outcome for a in outbox.attempts_of(s, batch[2].id)] == ["sent", "sent-late"]
+    for p in people:
+        assert kinds_in(emulator, p.oa_openid) == ["template"]
 
 
 @pytest.mark.skipif(not os.environ.get("XINMA_TEST_DATABASE_URL"),
