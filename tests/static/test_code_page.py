@@ -59,17 +59,19 @@ def test_green_code_rotates_online_and_offline(served, new_page, shoot):
     assert page.errors == []
 
 
-def test_tap_enlarges_the_code(served, new_page):
+def test_tap_enlarges_the_code(served, new_page, shoot):
     page = new_page()
     sign_in(page, served, "citizen-green", expect="code")
     page.wait_for_selector(SHOWN)
     small = page.locator(".code-card canvas").bounding_box()
+    token, _ = fresh_code(page)  # seconds left in its window: the enlarged one shows the same
     page.click(".code-card .qr-frame")
     big = page.locator(".qr-big canvas")
     big.wait_for()
     assert big.bounding_box()["width"] > small["width"] * 1.1
     assert "绿码" in page.locator(".qr-big").inner_text()
-    assert decode_png(big.screenshot()) == [page.evaluate(TOKEN)]
+    assert decode_png(big.screenshot()) == [token]
+    shoot(page, "code-enlarged")
     page.keyboard.press("Escape")
     page.wait_for_selector(".qr-big", state="detached")
 

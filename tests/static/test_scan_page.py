@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base45
 
-from .support import fresh_code, sign_in
+from .support import CONTRAST_FAILURES_JS, fresh_code, sign_in
 
 VERDICT = "#verdict"
 
@@ -26,6 +26,7 @@ def redemptions(served, account: str, organisation: str) -> list[dict]:
 
 def verdict(page) -> dict:
     page.wait_for_selector(VERDICT)
+    assert page.evaluate(CONTRAST_FAILURES_JS) == []  # white on green, red or brown: AA
     v = page.locator(VERDICT)
     return {"status": v.get_attribute("data-status"), "reason": v.get_attribute("data-reason"), "text": v.inner_text()}
 
@@ -132,7 +133,7 @@ def test_keyboard_wedge_manual_entry_and_void(served, new_page):
     assert clerk.errors == []
 
 
-def test_offline_scanner_verifies_and_says_it_did_not_redeem(served, new_page):
+def test_offline_scanner_verifies_and_says_it_did_not_redeem(served, new_page, shoot):
     citizen = new_page()
     sign_in(citizen, served, "citizen-green", expect="code")
     clerk = new_page()
@@ -149,6 +150,7 @@ def test_offline_scanner_verifies_and_says_it_did_not_redeem(served, new_page):
     assert v["status"] == "offline", v
     assert "未核销" in v["text"] and "签名有效" in v["text"] and "绿码" in v["text"]
     assert "码色符合本措施条件" in v["text"]
+    shoot(clerk, "scan-offline")
     next_verdict(clerk)
 
     # One changed byte of the signature: the cached key refuses it.
