@@ -1,7 +1,8 @@
 """The H5 app in a real browser: the app served on 127.0.0.1 over a migrated, seeded database of its own, and
 Debian's Chromium driven by Playwright, with a fake camera that shows whatever code a test puts in front of it.
 
-One server and one browser per session; every test opens its own browser context (its own tabs and storage)."""
+One server and one browser for the package (closed when its tests are done); every test opens its own browser
+context (its own tabs and storage)."""
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS_ENV = "XINMA_SCREENSHOTS"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def served(tmp_path_factory):
     """The app with demo logins on a seeded database of its own (never the suite's shared one)."""
     from werkzeug.serving import make_server
@@ -60,12 +61,12 @@ def served(tmp_path_factory):
             app.extensions["xinma.engine"].dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def camera(tmp_path_factory):
     return Camera(tmp_path_factory.mktemp("camera") / "camera.y4m")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(camera):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium fonts-wqy-microhei (.ci/run does)")
@@ -103,7 +104,7 @@ def new_page(browser):
         context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def screenshot_dir(tmp_path_factory):
     """A temporary folder, or docs/screenshots with XINMA_SCREENSHOTS=1 (to regenerate the README's pictures:
     ``XINMA_SCREENSHOTS=1 pytest tests/static``)."""
