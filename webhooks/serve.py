@@ -244,10 +244,16 @@ def run(demo: bool, host: str, port: int, threads: int) -> None:
         raise SystemExit(0)
 
     previous = signal.signal(signal.SIGTERM, _stop)
+    outbox_worker = None
+    if demo or app.config.get("OUTBOX_IN_PROCESS"):
+        from .worker import start_in_process  # one outbox worker thread beside the server (docs/outbox.md)
+        outbox_worker = start_in_process(app)
     try:
         server.run()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if outbox_worker is not None:
+            outbox_worker.stop()
         if emulator is not None:
             emulator.stop()
         app.extensions["xinma.engine"].dispose()
