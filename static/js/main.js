@@ -70,6 +70,7 @@ async function loadMe() {
 }
 
 export async function signedIn(token) {
+  sessionStorage.clear();  // nothing of whoever used this tab before (their offline codes above all)
   setSessionToken(token);
   state.me = await loadMe();
   go(home(state.me));
@@ -155,7 +156,7 @@ async function boot() {
   window.addEventListener('offline', showNetwork);
   showNetwork();
   window.addEventListener('xinma:signed-out', () => {
-    setSessionToken(null);
+    sessionStorage.clear();
     state.me = null;
     go('login');
   });

@@ -11,7 +11,7 @@ def tabs(page) -> list[str]:
     return page.locator("#tabbar a").all_inner_texts()
 
 
-def test_each_role_sees_its_own_tabs_and_can_sign_out(served, new_page):
+def test_each_role_sees_its_own_tabs_and_a_tab_forgets_who_signed_out(served, new_page):
     citizen = new_page()
     sign_in(citizen, served, "citizen-green", expect="code")
     assert tabs(citizen) == ["信用码", "权益", "申报", "消息", "我的"]
@@ -24,10 +24,28 @@ def test_each_role_sees_its_own_tabs_and_can_sign_out(served, new_page):
     sign_in(admin, served, "admin", expect="admin")
     assert tabs(admin) == ["审核", "我的"]
 
-    citizen.click("#tabbar >> text=我的")
-    citizen.click("text=退出登录")
+    admin.click("#tabbar >> text=我的")
+    admin.click("text=退出登录")
+    admin.wait_for_selector(".demo-account")
+    assert admin.evaluate("sessionStorage.length") == 0
+
+    # The session ends elsewhere (expired, signed out on the server): the next request finds out, and the
+    # tab forgets everything, the offline codes above all.
+    citizen.wait_for_selector(SHOWN)
+    assert citizen.evaluate("sessionStorage.getItem('xinma.batch.own')")  # kept while signed in
+    status, _ = served.call("DELETE", "/session", token=citizen.evaluate("sessionStorage.getItem('xinma.session')"))
+    assert status == 204
+    citizen.click("#tabbar >> text=权益")
     citizen.wait_for_selector(".demo-account")
-    assert citizen.evaluate("sessionStorage.getItem('xinma.session')") is None
+    assert citizen.evaluate("sessionStorage.length") == 0
+
+    # The next person in this tab sees their own code, never a moment of the last one's.
+    citizen.evaluate("window.colours = []; new MutationObserver(() => { const c = document.querySelector("
+                     "'.code-card[data-colour]'); if (c) window.colours.push(c.dataset.colour); })"
+                     ".observe(document.body, {subtree: true, attributes: true, childList: true})")
+    citizen.click("[data-account='citizen-red']")
+    citizen.wait_for_selector(".code-card[data-colour='red']")
+    assert set(citizen.evaluate("window.colours")) == {"red"}
     assert citizen.errors == clerk.errors == admin.errors == []
 
 
