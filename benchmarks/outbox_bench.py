@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -29,12 +30,13 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from handlers import migrate, subjects, timeutil
+from handlers.identifiers import make_resident_id
 from handlers.db import make_engine, scratch_schema
 from handlers.models import Account, Notice, OutboxAttempt, OutboxMessage, Status, WeChatIdentity
 from handlers.privacy import Keys
 from webhooks.wechat_emulator import DEMO_APPID, DEMO_SECRET
 
-from ._common import PG_DEFAULT, SECRET, free_port, load_average
+from ._common import PG_DEFAULT, SECRET, cpu_seconds, free_port, load_average
 
 
 @contextmanager
@@ -55,7 +57,7 @@ def emulator(log_path: Path):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise SystemExit(f"the emulator did not start (see {log_path})") from None
                 time.sleep(0.1)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -66,8 +68,6 @@ def seed(engine, base: str, n: int) -> list[str]:
     keys = Keys.from_secret(SECRET)
     http = requests.Session()
     openids = []
-    from handlers.identifiers import make_resident_id
-    import random
     rng = random.Random(5)
     with Session(engine) as s, s.begin():
         for i in range(n):
@@ -93,9 +93,10 @@ def notices(engine, n: int, round_no: int) -> None:
 
 
 def run_workers(engine, url: str, base: str, workers: int, concurrency: int, batch: int, n: int, round_no: int,
-                log_dir: Path) -> float:
+                log_dir: Path, emulator_pid: int) -> tuple[float, float, float]:
     """Start the workers, wait until every one is up, then write the round's notices and wait until all are sent;
-    stop the workers with SIGTERM. Returns the seconds from the notices' commit to the last one sent."""
+    stop the workers with SIGTERM. Returns the seconds from the notices' commit to the last one sent, and the CPU
+    seconds the workers and the emulator used meanwhile."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("XINMA_")},
            "XINMA_DATABASE_URL": url, "XINMA_SECRET_KEY": SECRET, "XINMA_WECHAT_APPID": DEMO_APPID,
            "XINMA_WECHAT_SECRET": DEMO_SECRET, "XINMA_WECHAT_API_BASE": base,
@@ -116,6 +117,7 @@ def run_workers(engine, url: str, base: str, workers: int, concurrency: int, bat
                 raise SystemExit(f"a worker did not start (see {log_dir})")
             time.sleep(0.05)
         time.sleep(1.0)  # past their first (empty) pass
+        cpu_before = sum(cpu_seconds(proc.pid) for proc, _, _ in procs), cpu_seconds(emulator_pid)
         started = time.perf_counter()
         notices(engine, n, round_no)
         q = select(func.count()).select_from(OutboxAttempt).where(OutboxAttempt.worker.like(f"r{round_no}w%"),
@@ -128,13 +130,15 @@ def run_workers(engine, url: str, base: str, workers: int, concurrency: int, bat
                     raise SystemExit("the workers did not drain within an hour")
                 time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        worker_cpu = sum(cpu_seconds(proc.pid) for proc, _, _ in procs) - cpu_before[0]
+        emulator_cpu = cpu_seconds(emulator_pid) - cpu_before[1]
     finally:
         for proc, _, _ in procs:
             proc.send_signal(signal.SIGTERM)
         for proc, log, _ in procs:
             proc.wait(120)
             log.close()
-    return elapsed
+    return elapsed, worker_cpu, emulator_cpu
 
 
 def measure(engine, round_no: int) -> dict:
@@ -183,26 +187,30 @@ def main(argv: list[str] | None = None) -> None:
                 yield url
 
     results = []
-    with database() as url, emulator(log_dir / "emulator.log") as base:
+    with database() as url, emulator(log_dir / "emulator.log") as (base, emulator_pid):
         migrate.upgrade(url)
         engine = make_engine(url)
         t = time.perf_counter()
         openids = seed(engine, base, args.messages)
         print(f"seeded {len(openids)} recipients in {time.perf_counter() - t:.1f}s", flush=True)
         for round_no, workers in enumerate(args.workers, 1):
-            wall = run_workers(engine, url, base, workers, args.concurrency, args.batch, args.messages, round_no,
-                               log_dir)
+            wall, worker_cpu, emulator_cpu = run_workers(engine, url, base, workers, args.concurrency, args.batch,
+                                                         args.messages, round_no, log_dir, emulator_pid)
             m = measure(engine, round_no)
             inbox = requests.get(base + "/_emulator/inbox", timeout=60).json()
             per_user = {len(inbox.get(o, [])) for o in openids}
             m |= {"workers": workers, "concurrency": args.concurrency, "batch": args.batch, "commit_to_last_s": round(wall, 2),
+                  "worker_cpu_ms_per_message": round(worker_cpu / args.messages * 1000, 2),
+                  "emulator_cpu_ms_per_message": round(emulator_cpu / args.messages * 1000, 2),
+                  "load_average": load_average(),
                   "inbox_per_recipient": sorted(per_user)}
             ok = m["doubled"] == 0 and m["not_sent"] == 0 and per_user == {round_no} and m["sent"] == args.messages
             m["exactly_once"] = ok
             results.append(m)
             print(f"{workers} worker(s) x {args.concurrency}: {m['sent']} sent in {m['span_s']} s = {m['rate']}/s "
                   f"(commit to last sent {m['commit_to_last_s']} s); one send p50 {m['attempt_ms_p50']} ms, p99 "
-                  f"{m['attempt_ms_p99']} ms; per worker {m['per_worker']}; "
+                  f"{m['attempt_ms_p99']} ms; CPU per message: workers {m['worker_cpu_ms_per_message']} ms, emulator "
+                  f"{m['emulator_cpu_ms_per_message']} ms; load {m['load_average']}; per worker {m['per_worker']}; "
                   f"exactly once: {ok}", flush=True)
         engine.dispose()
     print(f"load average at end: {load_average()}")
