@@ -82,22 +82,40 @@ def actor_of(account: Account | None) -> str:
 
 
 def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+    """Take the chain's lock for the rest of the database transaction (once per transaction)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.connection()  # begin, so that there is a transaction to hold the lock
+    root = session.get_transaction()
+    while root is not None and root.parent is not None:
+        root = root.parent
+    if session.info.get("xinma.evidence_lock") is not root:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        session.info["xinma.evidence_lock"] = root
+
+
+_LAST = select(EvidenceEntry.seq, EvidenceEntry.hash).order_by(EvidenceEntry.seq.desc()).limit(1)
+
+
+def _tails(session: Session, document_id: int | None) -> tuple[int, str, str | None]:
+    """(last seq, last hash, hash of the document's last entry) in one round trip."""
+    last = _LAST.subquery()
+    columns = [select(last.c.seq).scalar_subquery(), select(last.c.hash).scalar_subquery()]
+    if document_id is not None:
+        columns.append(select(EvidenceEntry.hash).where(EvidenceEntry.document_id == document_id)
+                       .order_by(EvidenceEntry.seq.desc()).limit(1).scalar_subquery())
+    row = session.execute(select(*columns)).one()
+    seq, digest = row[0] or 0, row[1] or GENESIS
+    return seq, digest, ((row[2] or GENESIS) if document_id is not None else None)
 
 
 def append(session: Session, event: str, *, actor: str, payload: dict | None = None, document_id: int | None = None,
            subject_id: int | None = None, channel: str | None = None, at: datetime | None = None) -> EvidenceEntry:
     """Add one entry at the end of the chain, in the caller's transaction (it commits with the event itself)."""
     _lock(session)
-    last = session.execute(select(EvidenceEntry.seq, EvidenceEntry.hash)
-                           .order_by(EvidenceEntry.seq.desc()).limit(1)).first()
-    document_prev = None
-    if document_id is not None:
-        document_prev = session.scalar(select(EvidenceEntry.hash).where(EvidenceEntry.document_id == document_id)
-                                       .order_by(EvidenceEntry.seq.desc()).limit(1)) or GENESIS
+    last_seq, last_hash, document_prev = _tails(session, document_id)
     fields = {
-        "seq": last.seq + 1 if last else 1,
+        "seq": last_seq + 1,
         "document_id": document_id,
         "subject_id": subject_id,
         "event": event,
@@ -105,7 +123,7 @@ def append(session: Session, event: str, *, actor: str, payload: dict | None = N
         "actor": actor,
         "at": at or timeutil.now(),
         "payload": _plain(payload or {}),
-        "prev_hash": last.hash if last else GENESIS,
+        "prev_hash": last_hash,
         "document_prev_hash": document_prev,
     }
     entry = EvidenceEntry(**fields, hash=entry_hash(fields))
@@ -129,8 +147,7 @@ def document_entries(session: Session, document_id: int) -> list[EvidenceEntry]:
 
 
 def head(session: Session) -> tuple[int, str] | None:
-    row = session.execute(select(EvidenceEntry.seq, EvidenceEntry.hash)
-                          .order_by(EvidenceEntry.seq.desc()).limit(1)).first()
+    row = session.execute(_LAST).first()
     return (row.seq, row.hash) if row else None
 
 

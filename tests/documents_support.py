@@ -3,11 +3,14 @@ commitment, a store in the test's folder, and a way to tamper with the evidence 
 from __future__ import annotations
 
 import io
+import os
 import uuid
 
+import pytest
 from sqlalchemy import text
 
-from handlers import documents, service_address
+from handlers import documents, migrate, service_address
+from handlers.db import make_engine, scratch_schema
 from handlers.models import Role, Status
 from handlers.storage import FileSystemStore
 from tests.conftest import KEYS, create_account, create_organisation, create_subject
@@ -78,3 +81,26 @@ def disable_triggers(conn) -> None:
     else:
         for name in SQLITE_TRIGGERS:
             conn.execute(text(f"DROP TRIGGER {name}"))
+
+
+# --- a database of the test's own, whose commits are real --------------------------------------------
+
+@pytest.fixture
+def legal_url(tmp_path):
+    """A database of this test's own: commits are real, and the evidence log cannot be emptied afterwards."""
+    base = os.environ.get("XINMA_TEST_DATABASE_URL")
+    if not base:
+        url = f"sqlite:///{tmp_path / 'legal.sqlite3'}"
+        migrate.upgrade(url)
+        yield url
+        return
+    with scratch_schema(base, "xinma_legal") as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@pytest.fixture
+def legal_engine(legal_url):
+    engine = make_engine(legal_url)
+    yield engine
+    engine.dispose()

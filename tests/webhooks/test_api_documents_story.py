@@ -2,10 +2,10 @@
 document on enterprise-a; the outbox worker pushes it to every committed address (the WeChat emulator, a real SMTP
 server, the SMS gateway) and the in-app notice; the agent opens and acknowledges it; the court downloads a receipt
 whose chain verifies (`xinma evidence verify`); a row tampered with in the database is then named."""
+# ruff: noqa: F811 - pytest fixtures are imported, then named as arguments
 from __future__ import annotations
 
 import email
-import os
 import re
 
 import pytest
@@ -13,39 +13,17 @@ from click.testing import CliRunner
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from handlers import channels, demo, evidence, migrate, service_address
-from handlers.db import make_engine, scratch_schema
+from handlers import channels, demo, evidence, service_address
 from handlers.models import Account, EvidenceEntry, LegalDocument, Notice, OutboxMessage, OutboxState, WeChatIdentity
 from tests import outbox_support
 from tests.conftest import KEYS, SECRET
-from tests.documents_support import PDF, disable_triggers
+from tests.documents_support import PDF, disable_triggers, legal_engine, legal_url  # noqa: F401 - fixtures
 from tests.outbox_support import make_senders, make_worker, sms_gateway, smtp_server  # noqa: F401 - fixtures
 from tests.wechat_support import emulator, emulator_server  # noqa: F401 - fixtures
 from webhooks import create_app
 from webhooks.cli import main as cli
 
 CASE = "（2026）粤13民初8号"
-
-
-@pytest.fixture
-def legal_url(tmp_path):
-    """A database of this test's own: commits are real, and the evidence log cannot be emptied afterwards."""
-    base = os.environ.get("XINMA_TEST_DATABASE_URL")
-    if not base:
-        url = f"sqlite:///{tmp_path / 'legal.sqlite3'}"
-        migrate.upgrade(url)
-        yield url
-        return
-    with scratch_schema(base, "xinma_legal") as url:
-        migrate.upgrade(url)
-        yield url
-
-
-@pytest.fixture
-def legal_engine(legal_url):
-    engine = make_engine(legal_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
