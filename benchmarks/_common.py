@@ -141,22 +141,32 @@ def machine_busy() -> tuple[float, float]:
     return (total - idle) / _TICK, total / _TICK
 
 
+def backends(url: str, application_name: str) -> list[int]:
+    """The PostgreSQL server processes serving connections made with this application_name (same host)."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.exec_driver_sql("SELECT pid FROM pg_stat_activity WHERE application_name = %(name)s",
+                                             {"name": application_name}).scalars())
+    finally:
+        engine.dispose()
+
+
 @dataclass
 class CpuSnapshot:
-    """CPU seconds used so far by a gunicorn (master + workers), by PostgreSQL, and by the whole machine."""
+    """CPU seconds used so far by a gunicorn (master + workers), by given PostgreSQL backends, and by the
+    whole machine (all cores, everyone's work)."""
     server: float
     postgres: float
     busy: float
     total: float
 
     @classmethod
-    def take(cls, master: int | None) -> CpuSnapshot:
-        procs = list(processes())
+    def take(cls, master: int | None, postgres: list[int] = ()) -> CpuSnapshot:
         server = 0.0
         if master is not None:
-            server = cpu_seconds(master) + sum(cpu_seconds(p) for p, _, ppid in procs if ppid == master)
-        postgres = sum(cpu_seconds(p) for p, comm, _ in procs if comm == "postgres")
-        return cls(server, postgres, *machine_busy())
+            server = cpu_seconds(master) + sum(cpu_seconds(p) for p, _, ppid in processes() if ppid == master)
+        return cls(server, sum(cpu_seconds(p) for p in postgres), *machine_busy())
 
 
 # --- report -----------------------------------------------------------------------------------------
