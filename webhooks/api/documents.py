@@ -205,7 +205,6 @@ def file_response(document: LegalDocument, data: bytes) -> Response:
     response.headers["Content-Disposition"] = f'inline; filename="{name}"'
     response.headers["X-Content-SHA256"] = document.content_sha256
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "sandbox"
     response.headers["Cache-Control"] = "no-store"
     return response
 
