@@ -545,7 +545,7 @@ class Worker:
             else:
                 values["next_attempt_at"] = clock + timedelta(seconds=self._backoff(attempts, outcome.min_delay))
                 result = "retry"
-        with self.session() as s, s.begin():
+        with self.engine.begin() as s:  # Core: the hot path of every attempt; hooks get a Session on it
             ours = s.execute(update(t).where(t.c.id == c.id, t.c.leased_by == token,
                                              t.c.state == OutboxState.pending.value).values(**values)).rowcount == 1
             if not ours:
@@ -570,13 +570,16 @@ class Worker:
         c.attempts = attempts
         return result
 
-    def _settled(self, s: Session, c: Claimed, attempt_id: int, state: str, outcome: Outcome) -> None:
+    def _settled(self, conn, c: Claimed, attempt_id: int, state: str, outcome: Outcome) -> None:
         hooks = _HOOKS.get(c.kind, ())
         if hooks:
-            m = s.get(OutboxMessage, c.id)
-            attempt = s.get(OutboxAttempt, attempt_id)
-            for hook in hooks:
-                hook(s, m, state, attempt)
+            with Session(bind=conn, expire_on_commit=False) as s:  # in the recording transaction
+                s.info["xinma.keys"] = self.keys
+                m = s.get(OutboxMessage, c.id)
+                attempt = s.get(OutboxAttempt, attempt_id)
+                for hook in hooks:
+                    hook(s, m, state, attempt)
+                s.flush()
         log.info("outbox %s", state, extra={"message_id": c.id, "kind": c.kind,
                                             "channel": c.channels[c.channel_index], "code": outcome.code,
                                             "worker": self.name})
