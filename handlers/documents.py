@@ -419,6 +419,7 @@ def delivery_outcome(session: Session, message: OutboxMessage, outcome: str, att
     if delivery is not None:
         if outcome == "sent":
             delivery.delivered_at = at
+            _forget_link(message)
         else:
             delivery.failed_at = at
         evidence.append(session, "delivered" if outcome == "sent" else "delivery_failed", actor="outbox",
@@ -438,6 +439,13 @@ def delivery_outcome(session: Session, message: OutboxMessage, outcome: str, att
     evidence.append(session, "notice_pushed" if outcome == "sent" else "notice_push_failed", actor="outbox",
                     document_id=document.id, subject_id=document.subject_id, channel=attempt.channel.value, at=at,
                     payload={**detail, "account_id": message.account_id, "committed": False})
+
+
+def _forget_link(message: OutboxMessage) -> None:
+    """A link's token waits in clear in its outbox message until sent; once sent, only its hash remains."""
+    url = (message.payload or {}).get("url")
+    if isinstance(url, str) and "/d/" in url:
+        message.payload = {**message.payload, "url": url.rsplit("/d/", 1)[0] + "/d/[sent]"}
 
 
 # --- the deadline --------------------------------------------------------------------------------

@@ -221,8 +221,14 @@ def test_the_outbox_hook_records_delivery_and_failure(db, tmp_path, world):
     assert documents.delivery_outcome in outbox._HOOKS["legal_document"]
     _wechat, email, sms = db.scalars(select(OutboxMessage).where(OutboxMessage.kind == "legal_document")
                                     .order_by(OutboxMessage.id)).all()
+    token_url = email.payload["url"]
     documents.delivery_outcome(db, email, "sent", _attempt(email))
     documents.delivery_outcome(db, sms, "dead", _attempt(sms, "dead"))
+    db.flush()
+    db.expire_all()
+    # Once sent, the link's token is no longer kept in clear; a dead message keeps it for a retry.
+    assert db.get(OutboxMessage, email.id).payload["url"] == token_url.rsplit("/d/", 1)[0] + "/d/[sent]"
+    assert "/d/[sent]" not in db.get(OutboxMessage, sms.id).payload["url"]
     tail = _events(db, document.id)[-2:]
     assert tail == [("delivered", "email"), ("delivery_failed", "sms")]
     receipt = documents.receipt([evidence.as_dict(e) for e in evidence.document_entries(db, document.id)])

@@ -273,6 +273,19 @@ def test_an_email_link_opens_once_and_records_each_step(client, db, parties):
     assert link.used_at is not None and token not in (link.token_hash, link.session_hash)
 
 
+def test_link_tokens_stay_out_of_the_access_log(client, db, parties, caplog):
+    _org, member, subject, agent = parties
+    commit(db, agent, subject)
+    doc = _upload(client, auth_headers(db, member), subject_id=subject.id).json
+    token = _link_token(db, doc["id"])
+    with caplog.at_level("INFO", logger="xinma.access"):
+        client.get(f"/d/{token}")
+        client.post(f"/d/{token}")
+    paths = [r.path for r in caplog.records if getattr(r, "path", None)]
+    assert paths == ["/d/[token]", "/d/[token]"]
+    assert token not in caplog.text
+
+
 def test_an_agent_without_rights_elsewhere_cannot_serve(client, db, parties):
     org, _member, subject, agent = parties
     create_account(db, "someone", role=Role.clerk, organisation_id=org.id)
