@@ -105,6 +105,8 @@ def set_contact(session: Session, keys: Keys, account: Account, kind: str, addre
 
 def remove_contact(session: Session, account: Account, contact_id: int) -> None:
     """Forget the address (withdraws the consent); another account's id is not found."""
+    if not 0 < contact_id <= 2**31 - 1:  # INTEGER ids: a larger one is not found, not a driver overflow
+        raise DomainError("contact_not_found")
     done = session.execute(delete(ContactPoint).where(ContactPoint.id == contact_id,
                                                       ContactPoint.account_id == account.id))
     if done.rowcount != 1:

@@ -47,6 +47,7 @@ from .privacy import Keys
 log = logging.getLogger(__name__)
 
 CHANNEL_ORDER = (Channel.subscribe, Channel.template, Channel.email, Channel.sms)
+ROW_ID_MAX = 2**31 - 1  # our ids are INTEGER: a larger one is not found, not an overflow in the driver
 CONTACT_OF = {Channel.email: ContactKind.email, Channel.sms: ContactKind.mobile}
 
 Hook = Callable[[Session, OutboxMessage, str, OutboxAttempt], None]
@@ -153,7 +154,7 @@ def unread_count(session: Session, account: Account) -> int:
 def mark_read(session: Session, account: Account, notice_id: int, *, at: datetime | None = None) -> Notice:
     """Mark a notice read (once: a second call keeps the first time). Read state is per notice, shared by an
     enterprise's agents. A notice the account may not see is not found."""
-    notice = session.get(Notice, notice_id)
+    notice = session.get(Notice, notice_id) if 0 < notice_id <= ROW_ID_MAX else None
     if notice is None or notice.subject_id not in visible_subjects(account):
         raise DomainError("notice_not_found")
     if notice.read_at is None:
@@ -179,6 +180,13 @@ def messages_query(*, state: str | None = None, channel: str | None = None, kind
     return q
 
 
+def get_message(session: Session, message_id: int) -> OutboxMessage:
+    m = session.get(OutboxMessage, message_id) if 0 < message_id <= ROW_ID_MAX else None
+    if m is None:
+        raise DomainError("outbox_message_not_found")
+    return m
+
+
 def attempts_of(session: Session, message_id: int) -> list[OutboxAttempt]:
     return list(session.scalars(select(OutboxAttempt).where(OutboxAttempt.message_id == message_id)
                                 .order_by(OutboxAttempt.number)))
@@ -186,7 +194,7 @@ def attempts_of(session: Session, message_id: int) -> list[OutboxAttempt]:
 
 def retry(session: Session, message_id: int, *, at: datetime | None = None) -> OutboxMessage:
     """Give a dead message a new round: from its first channel, with a fresh attempt budget."""
-    m = session.get(OutboxMessage, message_id, with_for_update=True)
+    m = session.get(OutboxMessage, message_id, with_for_update=True) if 0 < message_id <= ROW_ID_MAX else None
     if m is None:
         raise DomainError("outbox_message_not_found")
     if m.state != OutboxState.dead:

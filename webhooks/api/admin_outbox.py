@@ -5,7 +5,6 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from handlers import outbox, paging
-from handlers.errors import DomainError
 from handlers.models import Channel, OutboxAttempt, OutboxMessage, OutboxState
 
 from .. import auth, db
@@ -114,10 +113,7 @@ def outbox_stats():
 def get_message(message_id: int):
     """One message with every attempt: when, which channel, what the channel answered."""
     auth.require_platform_admin()
-    m = db.session().get(OutboxMessage, message_id)
-    if m is None:
-        raise DomainError("outbox_message_not_found")
-    return _detail(m)
+    return _detail(outbox.get_message(db.session(), message_id))
 
 
 @blp.route("/<int:message_id>/retry", methods=["POST"])
