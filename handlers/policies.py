@@ -633,11 +633,14 @@ def run_match(session: Session, policy: Policy, *, progress: Callable[[str, dict
         params["m_remaining"] = remaining
     say("matching", {"eligible": result.eligible if remaining is not None else None})
     state = OfferState.matched if draft else OfferState.notified
+    # In subject order the offer indexes grow at their right edge instead of all over: measurably faster. No
+    # ON CONFLICT (its speculative insertion costs per row): the candidates exclude every subject with an offer,
+    # and the policy's row lock, held by the caller, keeps a second matching out until this one committed.
     insert = offers.sql(
         f"INSERT INTO offer (policy_id, subject_id, state, amount_fen, grade, match_run, matched_at, notified_at, "
         f"updated_at) SELECT :m_policy_id, subject_id, :m_state, amount, grade, :m_run, :m_matched_at, "
-        f"{'NULL' if draft else ':m_matched_at'}, :m_matched_at FROM ({select_sql}) x WHERE 1 = 1 "
-        f"ON CONFLICT (policy_id, subject_id) DO NOTHING").bindparams(*_typed(params))
+        f"{'NULL' if draft else ':m_matched_at'}, :m_matched_at FROM ({select_sql}) x ORDER BY subject_id"
+    ).bindparams(*_typed(params))
     result.offered = conn.execute(insert, {**params, "m_state": state.value, "m_run": result.run,
                                            "m_matched_at": at}).rowcount
     if remaining is None:

@@ -14,6 +14,21 @@ down_revision = '0005'
 branch_labels = None
 depends_on = None
 
+# offer has no foreign keys (see handlers/models/policies.py: a million RI checks per matching); deleting a subject
+# or a policy deletes its offers by trigger instead.
+_PG_CASCADES = [
+    """CREATE FUNCTION offer_cascade_subject() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN DELETE FROM offer WHERE subject_id = OLD.id; RETURN OLD; END $$""",
+    """CREATE FUNCTION offer_cascade_policy() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN DELETE FROM offer WHERE policy_id = OLD.id; RETURN OLD; END $$""",
+    "CREATE TRIGGER offer_cascade_subject BEFORE DELETE ON subject FOR EACH ROW EXECUTE FUNCTION offer_cascade_subject()",
+    "CREATE TRIGGER offer_cascade_policy BEFORE DELETE ON policy FOR EACH ROW EXECUTE FUNCTION offer_cascade_policy()",
+]
+_SQLITE_CASCADES = [
+    "CREATE TRIGGER offer_cascade_subject BEFORE DELETE ON subject BEGIN DELETE FROM offer WHERE subject_id = OLD.id; END",
+    "CREATE TRIGGER offer_cascade_policy BEFORE DELETE ON policy BEGIN DELETE FROM offer WHERE policy_id = OLD.id; END",
+]
+
 _OFFER_STATES = ('matched', 'notified', 'confirmed', 'declined', 'approved', 'disbursed', 'received', 'held',
                  'expired', 'cancelled')
 
@@ -111,13 +126,6 @@ def upgrade() -> None:
     sa.Column('held_at', handlers.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', handlers.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
-    sa.ForeignKeyConstraint(['approved_by_id'], ['account.id'], name=op.f('fk_offer_approved_by_id_account')),
-    sa.ForeignKeyConstraint(['confirmed_by_id'], ['account.id'], name=op.f('fk_offer_confirmed_by_id_account')),
-    sa.ForeignKeyConstraint(['disbursement_id'], ['disbursement.id'], name=op.f('fk_offer_disbursement_id_disbursement')),
-    sa.ForeignKeyConstraint(['policy_id'], ['policy.id'], name=op.f('fk_offer_policy_id_policy'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['received_by_id'], ['account.id'], name=op.f('fk_offer_received_by_id_account')),
-    sa.ForeignKeyConstraint(['subject_id'], ['subject.id'], name=op.f('fk_offer_subject_id_subject'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['updated_by_id'], ['account.id'], name=op.f('fk_offer_updated_by_id_account')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_offer')),
     sa.UniqueConstraint('policy_id', 'subject_id', name='uq_offer_policy_id_subject_id')
     )
@@ -140,8 +148,19 @@ def upgrade() -> None:
     with op.batch_alter_table('objection', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_objection_policy_id'), ['policy_id'], unique=False)
 
+    for statement in _PG_CASCADES if op.get_bind().dialect.name == 'postgresql' else _SQLITE_CASCADES:
+        op.execute(statement)
+
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == 'postgresql':
+        op.execute("DROP TRIGGER IF EXISTS offer_cascade_policy ON policy")
+        op.execute("DROP TRIGGER IF EXISTS offer_cascade_subject ON subject")
+        op.execute("DROP FUNCTION IF EXISTS offer_cascade_policy()")
+        op.execute("DROP FUNCTION IF EXISTS offer_cascade_subject()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS offer_cascade_policy")
+        op.execute("DROP TRIGGER IF EXISTS offer_cascade_subject")
     with op.batch_alter_table('objection', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_objection_policy_id'))
     op.drop_table('objection')

@@ -421,3 +421,19 @@ def test_only_its_managers_match(db, admin, dept_admin, dept, admin_a):
     with pytest.raises(DomainError) as e:
         policies.match(db, admin_a, p.id)
     assert e.value.code == "forbidden"
+
+
+def test_deleting_a_subject_or_a_policy_deletes_its_offers(db, admin, dept_admin, dept):
+    """offer has no foreign keys (matching speed); triggers keep the cascade a foreign key would have made."""
+    from sqlalchemy import delete
+
+    from handlers.models import Subject
+    a, b = enterprise(db, admin), enterprise(db, admin)
+    p = policy(db, dept_admin, dept)
+    policies.publish_policy(db, dept_admin, p.id)
+    assert set(matched(db, p)) == {a.id, b.id}
+    db.execute(delete(Notice).where(Notice.subject_id == a.id))
+    db.execute(delete(Subject).where(Subject.id == a.id))
+    assert set(matched(db, p)) == {b.id}
+    db.execute(delete(Policy).where(Policy.id == p.id))
+    assert db.scalar(select(func.count()).select_from(Offer).where(Offer.subject_id == b.id)) == 0
