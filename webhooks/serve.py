@@ -168,6 +168,7 @@ def banner(base: str, demo: bool, accounts: list[tuple[str, str]], wechat: str |
     lines = [
         "",
         f"Xinma (信码) {'demo ' if demo else ''}is serving on {base}",
+        f"  mini-program     {base}/app/   (the H5 app: my code, scanner, notices, admin)",
         f"  API (OpenAPI 3)  {base}/api/v1/openapi.json",
         f"  health           {base}/healthz",
         f"  metrics          {base}/metrics",
@@ -182,7 +183,8 @@ def banner(base: str, demo: bool, accounts: list[tuple[str, str]], wechat: str |
         lines += [f"  {login:<{width}}  {text}" for login, text in accounts]
         lines += [
             "",
-            "Sign in as one and use the token:",
+            f"Open {base}/app/ and pick a login; show a code as citizen-green in one tab and scan it",
+            "as clerk-westlake (扫码核销) in another. Or sign in over the API and use the token:",
             f"  curl -s -X POST {base}/api/v1/session/demo -H 'Content-Type: application/json' "
             "-d '{\"account\": \"citizen-green\"}'",
             f"  curl -s {base}/api/v1/me/subject -H 'Authorization: Bearer <token>'",

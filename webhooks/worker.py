@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from handlers import channels, outbox, wechat
+from handlers import channels, documents, outbox, wechat  # noqa: F401 (documents: its outcome hook)
 from handlers.db import make_engine
 from handlers.privacy import Keys
 
