@@ -403,3 +403,20 @@ def test_cancel_needs_a_reason_and_tells_it(db, world):
     [n] = world.notices("offer_cancelled")
     assert n.body["note"] == "公示期内收到异议，经核实不符合条件"
     assert offers.stats(db, world.policy)["committed_fen"] == 0
+
+
+@pytest.mark.parametrize("kind, extra", [
+    ("offer_matched", {}), ("offer_held", {"reason": "grade_d"}), ("offer_disbursed", {"payment_reference": "P/1"}),
+    ("offer_cancelled", {"note": '说明 "含引号" \\ 与反斜杠'}),
+])
+def test_bulk_notice_bodies_equal_single_ones_even_with_awkward_text(db, platform_admin, dept_admin, dept, kind,
+                                                                     extra):
+    w = World(db, platform_admin, dept_admin, dept, title='R&D "奖励" \\ 测试\n第二行',
+              confirm_until=TODAY + timedelta(days=3))
+    w.offer.amount_fen = 1_234_567_05
+    db.flush()
+    before = {n.id for n in w.notices(kind)}
+    assert offers.tell_many(db, kind, w.policy, "o.id = :t_id", {"t_id": w.offer.id}, **extra) == 1
+    [n] = [n for n in w.notices(kind) if n.id not in before]
+    assert n.body == offers.notice_body(kind, w.offer, w.policy, **extra)
+    assert n.body["amount"] == "1234567.05" and n.body["lines"][2] == "金额：1234567.05 元"
