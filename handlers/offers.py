@@ -131,8 +131,8 @@ def _body_sql(kind: str, policy: Policy, extra: dict, amount: str) -> list[tuple
     values from SQL are integers and state names, which need no escaping."""
     _, first, tail, extras = _constant(kind, policy, extra)
     pieces: list[tuple[bool, str]] = [
-        (False, '{"offer_id": '), (True, "o.id"), (False, f', "policy_id": {policy.id}, "policy_title": '
-                                                         f'{_dump(policy.title)}, "amount_fen": '),
+        (False, '{"offer_id": '), (True, "o.id"), (False, (f', "policy_id": {policy.id}, "policy_title": '
+                                                         f'{_dump(policy.title)}, "amount_fen": ')),
         (True, "o.amount_fen"), (False, ', "amount": "'), (True, amount), (False, '", "state": "'), (True, "o.state"),
         (False, f'", "lines": [{_dump(first)}, {_dump("政策：" + policy.title)}, "金额：'), (True, amount),
         (False, ' 元"' + "".join(f", {_dump(line)}" for line in tail) + "]"
