@@ -21,7 +21,7 @@ PROFILES = {
 
 # Matches the A-grade electronics maker (143,000 yuan) and the B-grade building materials maker (47,000 yuan);
 # not the logistics firm (not manufacturing, grade C) nor the chemicals maker (D-grade and red: never).
-TITLE = "2026年度制造业高新技术企业研发奖励（免申即享）"
+TITLE = "2026年度制造业高新技术企业研发奖励"
 DESCRIPTION = ("对本市制造业高新技术企业按上年度纳税额的5%给予研发奖励，单户最高20万元。"
                "符合条件的企业无需申请，系统自动比对后推送，企业一键确认即可，资金直达企业账户。")
 AMOUNT_RULE = {"base": "last_year_tax", "rate_bp": 500, "cap_fen": 200_000_00}
