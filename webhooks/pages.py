@@ -24,6 +24,8 @@ _CSP_DIRECTIVES = (
     "font-src 'self'",
     "connect-src 'self'",
     "media-src 'self' blob:",
+    # A legal document (PDF) is fetched with the bearer token and shown in a frame from a blob: URL.
+    "frame-src blob:",
     "manifest-src 'self'",
     "base-uri 'none'",
     "form-action 'self'",

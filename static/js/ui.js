@@ -69,6 +69,21 @@ export const PERIOD_WORDS = { day: '每天', week: '每周', month: '每月', ye
 export const PERIOD_LEFT = { day: '今日', week: '本周', month: '本月', year: '今年', ever: '累计' };
 export const RISK_WORDS = { high: '高风险', elevated: '较高风险', moderate: '较低风险', low: '低风险' };
 
+// Offers (免申即享): each state in words, and the tone of its pill (amber: the enterprise's click is awaited).
+export const OFFER_STATE_WORDS = {
+  matched: '待推送', notified: '待确认', confirmed: '已确认，待审核', declined: '已放弃', approved: '已审核，待拨付',
+  held: '暂缓兑现', disbursed: '已拨付，待确认到账', received: '已到账', expired: '已过期', cancelled: '已撤销',
+};
+const OFFER_STATE_TONES = {
+  notified: 'amber', disbursed: 'amber', confirmed: 'blue', approved: 'blue', received: 'green', held: 'red',
+};
+export const POLICY_STATE_WORDS = { draft: '草稿', published: '已发布', closed: '已关闭' };
+// Legal documents: whether the commitment was kept (honoured within the deadline, evaded after it) …
+export const DOCUMENT_STATUS_WORDS = { served: '已送达，待查阅', honoured: '已按时接收', evaded: '逾期未接收' };
+// … and service-address commitments.
+export const COMMITMENT_STATUS_WORDS = { active: '生效中', superseded: '已变更', revoked: '已撤回' };
+export const CHANNEL_WORDS = { wechat: '微信', email: '电子邮箱', sms: '短信' };
+
 export function reasonText(code) {
   return server.reasons[code] || code;
 }
@@ -76,6 +91,32 @@ export function reasonText(code) {
 export function colourPill(colour) {
   if (!colour) return h('span', { class: 'pill pill-grey' }, '无码');
   return h('span', { class: `pill pill-${colour}` }, `${COLOUR_MARKS[colour]} ${COLOUR_WORDS[colour]}`);
+}
+
+export function offerPill(state) {
+  return h('span', { class: `pill pill-${OFFER_STATE_TONES[state] || 'grey'}`, dataset: { state } },
+    OFFER_STATE_WORDS[state] || state);
+}
+
+export function documentPill(document) {
+  if (document.acknowledged_at) return h('span', { class: 'pill pill-green', dataset: { state: 'acknowledged' } }, '✓ 已签收');
+  if (document.status === 'evaded') return h('span', { class: 'pill pill-red', dataset: { state: 'evaded' } }, '✕ 逾期未接收');
+  return h('span', { class: 'pill pill-amber', dataset: { state: 'unacknowledged' } }, '待签收');
+}
+
+/** '143000.00' (yuan, as the API writes amounts) -> '143,000.00 元' */
+export function yuanText(amount) {
+  if (amount === null || amount === undefined) return '';
+  const [whole, cents] = String(amount).split('.');
+  return `${whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${cents ? '.' + cents : ''} 元`;
+}
+
+/** 14300000 (fen) -> '143,000.00 元' */
+export function fenText(fen) {
+  if (fen === null || fen === undefined) return '';
+  const sign = fen < 0 ? '-' : '';
+  const abs = Math.abs(fen);
+  return sign + yuanText(`${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, '0')}`);
 }
 
 export function statusPill(status) {
@@ -121,6 +162,11 @@ export function fmtTime(iso) {
   return iso ? TIME.format(new Date(iso)) : '';
 }
 
+export function fmtDate(iso) {
+  if (!iso) return '';
+  return /^\d{4}-\d{2}-\d{2}$/.test(iso) ? iso : DAY.format(new Date(iso));
+}
+
 export function today() {
   return DAY.format(new Date());  // YYYY-MM-DD in Asia/Shanghai
 }
@@ -147,12 +193,14 @@ export function loading(text = '正在加载……') {
 
 /**
  * A modal dialog; resolves with the button's value (and the reason, when asked for one), or null.
- * askReason: a required text area (rejecting or suspending always needs a reason).
+ * askReason: true for a required text area (rejecting or suspending always needs a reason), 'optional' for one
+ * that may stay empty ({reason: null}).
  */
 export function dialog({ title, message, confirm = '确定', cancel = '取消', danger = false, askReason = false }) {
   return new Promise((resolve) => {
     const previous = document.activeElement;
-    const reason = askReason ? h('textarea', { id: 'dialog-reason', required: true, maxlength: 500 }) : null;
+    const optional = askReason === 'optional';
+    const reason = askReason ? h('textarea', { id: 'dialog-reason', required: !optional, maxlength: 500 }) : null;
     const problem = h('p', { class: 'error', role: 'alert', hidden: true }, '请填写理由');
     const close = (value) => {
       mask.remove();
@@ -165,8 +213,8 @@ export function dialog({ title, message, confirm = '确定', cancel = '取消', 
       onclick: () => {
         if (askReason) {
           const text = reason.value.trim();
-          if (!text) { problem.hidden = false; reason.focus(); return; }
-          close({ reason: text });
+          if (!text && !optional) { problem.hidden = false; reason.focus(); return; }
+          close({ reason: text || null });
         } else {
           close(true);
         }
@@ -178,7 +226,7 @@ export function dialog({ title, message, confirm = '确定', cancel = '取消', 
       h('div', { class: 'dialog', role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': 'dialog-title' },
         h('h2', { id: 'dialog-title' }, title),
         message ? h('p', {}, message) : null,
-        askReason ? h('label', { class: 'field' }, h('span', {}, '理由（必填）'), reason) : null,
+        askReason ? h('label', { class: 'field' }, h('span', {}, optional ? '理由（选填）' : '理由（必填）'), reason) : null,
         problem,
         h('div', { class: 'btn-row' }, no, ok)));
     document.body.append(mask);
@@ -195,6 +243,10 @@ export function formValues(form) {
     if (el.type === 'checkbox') {
       (out[el.name] = out[el.name] || []);
       if (el.checked) out[el.name].push(el.value);
+    } else if (el.type === 'radio') {
+      if (el.checked) out[el.name] = el.value;
+    } else if (el.type === 'file') {
+      continue;
     } else {
       out[el.name] = el.value.trim() === '' ? null : el.value.trim();
     }

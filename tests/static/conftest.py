@@ -119,6 +119,7 @@ def screenshot_dir(tmp_path_factory):
 def shoot(screenshot_dir):
     def take(page, name: str) -> Path:
         path = screenshot_dir / f"{name}.png"
+        page.evaluate("document.getElementById('toast').hidden = true")  # a passing toast would hide the page
         page.screenshot(path=str(path))  # the viewport, 390x844, as a phone shows it
         return path
     return take

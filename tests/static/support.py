@@ -161,3 +161,25 @@ CONTRAST_FAILURES_JS = """
   return failures;
 }
 """
+
+
+# Buttons (and tabs) a thumb can hit: at least 44 px high.
+SMALL_BUTTONS_JS = """
+() => [...document.querySelectorAll('button, #tabbar a, .weui-btn')]
+  .filter((b) => b.getClientRects().length && !b.closest('[hidden]'))
+  .map((b) => [b.textContent.trim(), b.getBoundingClientRect().height])
+  .filter(([, height]) => height < 44)
+"""
+
+
+def assert_reads_well(page) -> None:
+    """What every page must pass as it stands: WCAG AA contrast of every text, large buttons, and at 360 px wide
+    nothing that scrolls sideways (the viewport is put back afterwards)."""
+    assert page.evaluate(CONTRAST_FAILURES_JS) == []
+    assert page.evaluate(SMALL_BUTTONS_JS) == []
+    size = page.viewport_size
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.wait_for_function("() => window.innerWidth === 360")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.set_viewport_size(size)
+    page.wait_for_function(f"() => window.innerWidth === {size['width']}")

@@ -8,7 +8,7 @@ SHOWN = ".code-card[data-colour] canvas[data-token]"
 
 
 def tabs(page) -> list[str]:
-    return page.locator("#tabbar a").all_inner_texts()
+    return page.locator("#tabbar a .tab-label").all_inner_texts()
 
 
 def test_each_role_sees_its_own_tabs_and_a_tab_forgets_who_signed_out(served, new_page):
@@ -22,7 +22,13 @@ def test_each_role_sees_its_own_tabs_and_a_tab_forgets_who_signed_out(served, ne
     wait_for_view(clerk, "scan")
     admin = new_page()
     sign_in(admin, served, "admin", expect="admin")
-    assert tabs(admin) == ["审核", "我的"]
+    assert tabs(admin) == ["审核", "政策", "我的"]
+    court = new_page()  # a court's admin: its department serves documents and may issue policies
+    sign_in(court, served, "court", expect="scan")
+    assert tabs(court) == ["扫码", "单位", "送达", "政策", "我的"]
+    agent = new_page()
+    sign_in(agent, served, "enterprise-a", expect="code")
+    assert tabs(agent) == ["信用码", "权益", "申报", "消息", "我的"]
 
     admin.click("#tabbar >> text=我的")
     admin.click("text=退出登录")
@@ -46,7 +52,7 @@ def test_each_role_sees_its_own_tabs_and_a_tab_forgets_who_signed_out(served, ne
     citizen.click("[data-account='citizen-red']")
     citizen.wait_for_selector(".code-card[data-colour='red']")
     assert set(citizen.evaluate("window.colours")) == {"red"}
-    assert citizen.errors == clerk.errors == admin.errors == []
+    assert citizen.errors == clerk.errors == admin.errors == court.errors == agent.errors == []
 
 
 def test_incentives_usable_now_and_not_with_the_reason(served, new_page):

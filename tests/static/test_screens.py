@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .support import CONTRAST_FAILURES_JS, sign_in, wait_for_view
+from .support import CONTRAST_FAILURES_JS, SMALL_BUTTONS_JS, sign_in, wait_for_view
 
 # (screenshot, account, route, what shows that the page has its data)
 PAGES = [
@@ -18,14 +18,13 @@ PAGES = [
     ("scan", "clerk-westlake", "scan", "#recent li"),
     ("org", "orgadmin-westlake", "org", "#measures"),
     ("admin", "admin", "admin", "#queue .list, #queue .empty"),
+    # offers and legal service (their flows, with more pictures: test_offers_documents.py)
+    ("offers", "enterprise-a", "offers", "#offers, main .empty"),
+    ("documents", "enterprise-a", "documents", "#documents, main .empty"),
+    ("service-address", "enterprise-a", "service-address", "#commitment"),
+    ("serve", "court", "serve", "#serve-form"),
+    ("policies", "admin", "policies", "#policies"),
 ]
-
-SMALL_BUTTONS_JS = """
-() => [...document.querySelectorAll('button, #tabbar a, .weui-btn')]
-  .filter((b) => b.getClientRects().length && !b.closest('[hidden]'))
-  .map((b) => [b.textContent.trim(), b.getBoundingClientRect().height])
-  .filter(([, height]) => height < 44)
-"""
 
 
 @pytest.mark.parametrize(("name", "account", "route", "ready"), PAGES, ids=[p[0] for p in PAGES])
@@ -53,7 +52,7 @@ def test_page_reads_well_on_a_phone(served, new_page, shoot, name, account, rout
 
 def page_of(account: str) -> str:
     """Where an account lands after signing in: its first tab."""
-    return {"clerk-westlake": "scan", "orgadmin-westlake": "scan", "admin": "admin"}.get(account, "code")
+    return {"clerk-westlake": "scan", "orgadmin-westlake": "scan", "court": "scan", "admin": "admin"}.get(account, "code")
 
 
 def test_the_contrast_check_finds_low_contrast(served, new_page):

@@ -1,123 +1,141 @@
-// 消息: what I was told — redemption receipts now; policy offers (免申即享) and legal documents (法律文书送达)
-// as those capabilities land. A notice's `kind` picks its renderer and its buttons from KINDS below.
+// 消息: what I (or my enterprises) were told — redemption receipts, policy offers (免申即享) with their one-click
+// buttons, legal documents (法律文书送达) with open and acknowledge. A notice's `kind` picks its view from KINDS.
 
-import { api, ApiError, sessionToken } from '../api.js';
-import { clear, dialog, errorBox, fmtDateTime, h, reasonText, statusPill, toast } from '../ui.js';
+import { api, ApiError } from '../api.js';
+import { inboxNav, offerButtons, refusalText } from '../inbox.js';
+import {
+  clear, documentPill, errorBox, fmtDateTime, h, offerPill, reasonText, statusPill, toast, yuanText,
+} from '../ui.js';
 
 const NOTICES_PATH = '/me/notices';
 
+/** An offer's notice (handlers/offers.py NOTICES: its label is the title's prefix there). The body: offer_id,
+ * policy_id, policy_title, amount, amount_fen, state (when told), lines (what the push showed), and per kind
+ * confirm_until (matched), reason (held), note (cancelled), payment_reference (disbursed). */
+function offerKind(label) {
+  return {
+    label,
+    facts: (b) => [['政策', b.policy_title], ['金额', yuanText(b.amount)], ['确认期限', b.confirm_until],
+      ['拨付凭证号', b.payment_reference], ['说明', b.note]],
+    target: (b) => (b.offer_id ? { type: 'offer', id: b.offer_id } : null),
+  };
+}
+
 /**
- * How each kind of notice looks and what it lets me do: a label, facts from `notice.body` (when the body
- * has no `lines`, the text a push shows), and actions {label, primary?, confirm?, run(notice)}; the list
- * reloads after an action.
- *
- * HOOKS: the policy offers (offer_*) and legal documents (legal_document) are being built as this is
- * written. These entries follow the shapes in handlers/offers.py and handlers/documents.py today
- * (POST /offers/{id}/confirm|receipt; GET /documents/{id}, its /content, POST /documents/{id}/acknowledge);
- * adjust them here, and nowhere else, when those APIs settle. A notice whose `page` names a page of this
- * app (#/offers/{id}, #/documents/{id}) gets a 查看详情 link once that page exists.
+ * How each kind of notice looks: a label, the facts of its body (a body's `lines` — what the push showed — win
+ * when present), and what it is about (`target`: an offer or a document, whose state *now* decides the buttons:
+ * a notice says what happened then, the offer says what can be done now).
  */
 export const KINDS = {
+  // handlers/redemptions.py: redemption_id, incentive_id, organisation, at
   redemption: {
     label: '核销回执',
     facts: (b) => [['单位', b.organisation], ['时间', fmtDateTime(b.at)]],
-    actions: () => [],
   },
   redemption_voided: {
     label: '撤销回执',
     facts: (b) => [['单位', b.organisation], ['撤销时间', fmtDateTime(b.at)], ['说明', '该次核销已撤销，名额已退回']],
-    actions: () => [],
   },
-  offer_: {  // every offer_* kind (offer_matched, offer_disbursed …)
-    label: '免申即享',
-    facts: (b) => [['政策', b.policy_title], ['金额', b.amount ? `${b.amount} 元` : null]],
-    actions: (n) => {
-      const id = n.body && n.body.offer_id;
-      if (!id) return [];
-      if (n.kind === 'offer_matched') {
-        return [{
-          label: '一键确认享受', primary: true, confirm: '确认享受该政策？确认后进入审核拨付，无需再提交材料。',
-          run: () => api('POST', `/offers/${id}/confirm`, { body: {} }),
-        }];
-      }
-      if (n.kind === 'offer_disbursed') {
-        return [{
-          label: '确认已到账', primary: true, confirm: '确认该笔资金已到账？',
-          run: () => api('POST', `/offers/${id}/receipt`, { body: {} }),
-        }];
-      }
-      return [];
-    },
-  },
+  offer_matched: offerKind('免申即享'),
+  offer_confirmed: offerKind('已确认'),
+  offer_declined: offerKind('已放弃'),
+  offer_approved: offerKind('待拨付'),
+  offer_held: offerKind('暂缓兑现'),
+  offer_released: offerKind('恢复办理'),
+  offer_disbursed: offerKind('已拨付'),
+  offer_receipt: offerKind('已确认到账'),
+  offer_cancelled: offerKind('已撤销'),
+  offer_expired: offerKind('已过期'),
+  // handlers/documents.py: document_id, case_number, issuer, lines
   legal_document: {
     label: '法律文书送达',
     facts: (b) => [['案号', b.case_number], ['送达机关', b.issuer]],
-    actions: (n) => {
-      const id = n.body && n.body.document_id;
-      if (!id) return [];
-      return [
-        { label: '查看文书', run: () => openDocument(id) },
-        {
-          label: '签收', primary: true, confirm: '确认已收到并查阅该法律文书？签收记录将作为送达证据保存。',
-          run: () => api('POST', `/documents/${id}/acknowledge`, { body: {} }),
-        },
-      ];
-    },
+    target: (b) => (b.document_id ? { type: 'document', id: b.document_id } : null),
   },
 };
 
-/** Fetch the document with my token (a plain link could not send it) and show it in a new tab. */
-async function openDocument(id) {
-  await api('GET', `/documents/${id}`);  // the recipient's look: recorded as opened
-  const response = await fetch(`/api/v1/documents/${id}/content`, {
-    headers: { Authorization: 'Bearer ' + sessionToken() }, cache: 'no-store',
-  });
-  if (!response.ok) throw new ApiError(response.status, 'http_' + response.status, '文书暂时无法打开');
-  window.open(URL.createObjectURL(await response.blob()), '_blank', 'noopener');
-}
+const UNKNOWN = { label: '通知', facts: () => [] };
 
 function kindOf(notice) {
-  return KINDS[notice.kind] || (notice.kind.startsWith('offer_') ? KINDS.offer_ : UNKNOWN);
+  return KINDS[notice.kind] || (notice.kind.startsWith('offer_') ? offerKind('政策兑现') : UNKNOWN);
 }
 
-const UNKNOWN = { label: '通知', facts: () => [], actions: () => [] };
+/** The current state of what the notices are about: my offers and my documents, one request each. */
+async function liveState(items) {
+  const wanted = new Set(items.map((n) => (kindOf(n).target || (() => null))(n.body || {})).filter(Boolean).map((t) => t.type));
+  const [offers, documents] = await Promise.all([
+    wanted.has('offer') ? api('GET', '/me/offers', { query: { limit: 200 } }).catch(() => null) : null,
+    wanted.has('document') ? api('GET', '/documents', { query: { limit: 200 } }).catch(() => null) : null,
+  ]);
+  return {
+    offer: new Map(((offers && offers.items) || []).map((o) => [o.id, o])),
+    document: new Map(((documents && documents.items) || []).map((d) => [d.id, d])),
+  };
+}
 
-function noticeItem(notice, reload, ctx) {
+function noticeItem(notice, live, ctx) {
   const kind = kindOf(notice);
   const body = notice.body || {};
-  const facts = kind.facts(body).filter(([, v]) => v !== undefined && v !== null && v !== '');
-  const target = (notice.page || '').match(/#\/([a-z]+)/);
-  const link = target && ctx.hasPage(target[1]) ? h('a', { href: notice.page.slice(notice.page.indexOf('#')) }, '查看详情') : null;
-  const problem = h('div');
-  const buttons = kind.actions(notice).map((a) => h('button', {
-    type: 'button', class: `weui-btn ${a.primary ? 'weui-btn_primary' : 'weui-btn_default'}`,
-    dataset: { action: a.label },
-    onclick: async (e) => {
-      if (a.confirm && !(await dialog({ title: a.label, message: a.confirm, confirm: a.label }))) return;
-      e.target.disabled = true;
-      try {
-        await a.run(notice);
-        toast('已完成');
-        reload();
-      } catch (err) {
-        e.target.disabled = false;
-        clear(problem, errorBox(err));
+  const target = kind.target ? kind.target(body) : null;
+  const li = h('li', { dataset: { kind: notice.kind, notice: notice.id } });
+  const problem = h('div', { class: 'problem' });
+
+  function draw(current) {
+    const facts = kind.facts(body).filter(([, v]) => v !== undefined && v !== null && v !== '');
+    const page = target && (target.type === 'offer' ? 'offers' : 'documents');
+    const link = target && ctx.hasPage(page) ? h('a', {
+      class: 'weui-btn weui-btn_default', href: `#/${page}/${target.id}`, dataset: { action: 'open' },
+    }, target.type === 'offer' ? '查看详情' : '查看文书') : null;
+    let now = null;
+    let buttons = [];
+    if (target && target.type === 'offer' && current) {
+      now = h('p', { class: 'small now' }, '当前状态：', offerPill(current.state));
+      buttons = offerButtons(current, {
+        which: ['confirm', 'receipt'],
+        onDone: (after) => { clear(problem); draw(after); ctx.refreshBadges(); },
+        onError: async (err) => {
+          clear(problem, errorBox({ message: refusalText(err), code: err.code }));
+          try { draw(await api('GET', `/offers/${current.id}`)); } catch { /* keep what is shown */ }
+        },
+      });
+    } else if (target && target.type === 'document' && current) {
+      now = h('p', { class: 'small now' }, '当前状态：', documentPill(current));
+      if (current.role === 'recipient' && !current.acknowledged_at) {
+        buttons = [h('button', {
+          type: 'button', class: 'weui-btn weui-btn_primary', dataset: { action: 'acknowledge' },
+          onclick: async (e) => {
+            const button = e.currentTarget;
+            button.disabled = true;
+            try {
+              const after = await api('POST', `/documents/${current.id}/acknowledge`, { body: {} });
+              toast('已签收');
+              clear(problem);
+              draw(after);
+            } catch (err) {
+              button.disabled = false;
+              clear(problem, errorBox(err));
+            }
+          },
+        }, '签收')];
       }
-    },
-  }, a.label));
-  return h('li', { dataset: { kind: notice.kind, notice: notice.id } },
-    h('div', { class: 'spread' },
-      h('span', { class: 'title' }, notice.title),
-      h('span', { class: `pill ${notice.read_at ? 'pill-grey' : 'pill-info'}` }, notice.read_at ? kind.label : `新 · ${kind.label}`)),
-    h('p', { class: 'small muted' }, fmtDateTime(notice.created_at)),
-    Array.isArray(body.lines) && body.lines.length ? h('div', { class: 'small' }, body.lines.map((line) => h('p', {}, line)))
-      : facts.length ? h('dl', { class: 'facts small' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])) : null,
-    link,
-    problem,
-    buttons.length ? h('div', { class: 'btn-row' }, buttons) : null);
+    }
+    clear(li,
+      h('div', { class: 'spread' },
+        h('span', { class: 'title' }, notice.title),
+        h('span', { class: `pill ${notice.read_at ? 'pill-grey' : 'pill-info'}` }, notice.read_at ? kind.label : `新 · ${kind.label}`)),
+      h('p', { class: 'small muted' }, fmtDateTime(notice.created_at)),
+      Array.isArray(body.lines) && body.lines.length ? h('div', { class: 'small lines' }, body.lines.map((line) => h('p', {}, line)))
+        : facts.length ? h('dl', { class: 'facts small' }, facts.map(([k, v]) => [h('dt', {}, k), h('dd', {}, String(v))])) : null,
+      now,
+      problem,
+      buttons.length || link ? h('div', { class: 'btn-row' }, buttons, link) : null);
+  }
+
+  draw(target ? live[target.type].get(target.id) : null);
+  return li;
 }
 
-/** Without the notices API (not deployed yet), the receipts still exist: they are my redemptions. */
+/** Without the notices API (an older server), the receipts still exist: they are my redemptions. */
 async function receiptsFallback() {
   const page = await api('GET', '/me/redemptions', { query: { limit: 30 } });
   return h('section', {},
@@ -135,25 +153,33 @@ export default {
   title: '消息',
   tab: '消息',
   roles: ['citizen', 'enterprise_agent'],
+  /** The tab's number: my unread notices. */
+  async badge() {
+    const page = await api('GET', NOTICES_PATH, { query: { unread: true, limit: 1 } });
+    return page.unread || 0;
+  },
   async render(main, ctx) {
-    const reload = () => ctx.go('notices');
     let data;
     try {
       data = await api('GET', NOTICES_PATH, { query: { limit: 50 } });
     } catch (e) {
       if (e instanceof ApiError && e.status === 404 && (e.code === 'not_found' || e.code === 'http_404')) {
-        clear(main, await receiptsFallback());
+        clear(main, inboxNav(ctx, 'notices'), await receiptsFallback());
         return null;
       }
-      clear(main, errorBox(e));
-      return null;
+      throw e;
     }
-    const items = Array.isArray(data) ? data : data.items || [];
-    clear(main, items.length ? h('ul', { class: 'list', id: 'notices' }, items.map((n) => noticeItem(n, reload, ctx)))
-      : h('p', { class: 'empty' }, '暂无消息。'));
+    const items = data.items || [];
+    const live = await liveState(items);
+    clear(main,
+      inboxNav(ctx, 'notices'),
+      items.length ? [
+        h('p', { class: 'small muted', id: 'unread' }, data.unread ? `${data.unread} 条未读，查看后即标为已读` : '全部已读'),
+        h('ul', { class: 'list', id: 'notices' }, items.map((n) => noticeItem(n, live, ctx))),
+      ] : h('p', { class: 'empty' }, '暂无消息。'));
     if (data.unread) {
-      // Seen now: read. (The list above still marks them 新 for this visit.)
-      api('POST', `${NOTICES_PATH}/read`, { body: {} }).catch(() => {});
+      // Shown now, so read (shared by an enterprise's agents); this visit still marks them 新.
+      api('POST', `${NOTICES_PATH}/read`, { body: {} }).then(() => ctx.refreshBadges()).catch(() => {});
     }
     return null;
   },
