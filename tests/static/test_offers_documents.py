@@ -415,3 +415,12 @@ def test_contacts_need_consent_and_are_shown_masked(served, new_page):
     page.wait_for_selector("#contact-list", state="detached")
     assert api_ok(served, "GET", "/me/contacts", account="citizen-blue")["items"] == []
     assert page.errors == []
+
+
+def test_the_docs_give_the_credit_code_the_court_serves_on_in_the_demo():
+    # The court types enterprise-a's credit code; the README and docs/frontend.md print it, and it must be the
+    # demo's (identifiers are never stored in clear, so nothing else can show it).
+    code = demo.identifier("pengcheng-electronics")
+    root = NOTICES_JS.parents[3]
+    for doc in ("README.md", "docs/frontend.md"):
+        assert f"`{code}`" in (root / doc).read_text(encoding="utf-8"), doc
