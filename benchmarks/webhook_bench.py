@@ -486,7 +486,7 @@ def report(results: list[dict]) -> None:
     def of(name: str, round_: int) -> dict | None:
         return next((r for r in results if r["name"] == name and r["round"] == round_), None)
 
-    print(f"\n{'round scenario':20} {'msg/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+    print(f"\n{'round scenario':23} {'msg/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} "
           f"{'×echo':>6} {'×bare':>6} {'srv ms/msg':>10}  CPU cores: server pg wrk all   load   answers")
     for r in results:
         ref, bare = of("werobot", r["round"]), of("werobot-nosession", r["round"])
@@ -500,7 +500,7 @@ def report(results: list[dict]) -> None:
             answers += f"; RESENT {r['wrapped']} times (raise --max-rate)"
         c = r["cpu"]
         ratios = "".join(f"{x:7.2f}" if x is not None else "      -" for x in (r["ratio"], r["ratio_bare"]))
-        print(f"{r['round'] + 1:>5} {r['name']:14} {r['per_s']:7,.0f} {r['p50_us'] / 1000:7.1f} {r['p90_us'] / 1000:7.1f} "
+        print(f"{r['round'] + 1:>5} {r['name']:17} {r['per_s']:7,.0f} {r['p50_us'] / 1000:7.1f} {r['p90_us'] / 1000:7.1f} "
               f"{r['p99_us'] / 1000:7.1f} {r['max_us'] / 1000:7.1f}{ratios} {r['server_ms_per_msg']:10.2f}"
               f"  {c['server']:11.2f} {c['postgres']:4.2f} {c['wrk']:3.2f} {c['machine']:4.2f}  {r['load']:>14}  "
               f"{answers}")
@@ -511,7 +511,7 @@ def report(results: list[dict]) -> None:
         for name in names:
             rs = [r for r in results if r["name"] == name]
             ratios = [r["ratio"] for r in rs if r["ratio"] is not None]
-            print(f"      {name:14} {_median([r['per_s'] for r in rs]):7,.0f} {_median([r['p50_us'] for r in rs]) / 1000:7.1f}"
+            print(f"      {name:17} {_median([r['per_s'] for r in rs]):7,.0f} {_median([r['p50_us'] for r in rs]) / 1000:7.1f}"
                   f" {'':7} {_median([r['p99_us'] for r in rs]) / 1000:7.1f} {'':7}"
                   f"{_median(ratios) if ratios else float('nan'):7.2f}")
     for name, words in (("incentives-plain", "我的权益"), ("help-plain", "帮助")):
