@@ -69,6 +69,14 @@ NOTICES = {
 }
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; a larger number names nothing
+
+
+def is_id(value: object) -> bool:
+    """A value that can be a row id (not a bool, not out of the column's range)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
 def yuan(fen: int) -> str:
     """12345 -> '123.45' (exact; the SQL of bulk notices computes the same text)."""
     return f"{fen // 100}.{fen % 100:02d}"
@@ -233,7 +241,7 @@ def can_manage(actor: Account | None, policy: Policy) -> bool:
 
 def _load(session: Session, offer_id: object, *, fresh: bool = False) -> Offer:
     offer = None
-    if isinstance(offer_id, int) and not isinstance(offer_id, bool):
+    if is_id(offer_id):
         q = select(Offer).where(Offer.id == offer_id)
         if fresh:
             q = q.execution_options(populate_existing=True)
@@ -478,7 +486,7 @@ class BatchResult:
 
 def _ids(offer_ids: object) -> list[int]:
     if (not isinstance(offer_ids, (list, tuple)) or not offer_ids or len(offer_ids) > MAX_BATCH_IDS
-            or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in offer_ids)):
+            or not all(is_id(i) for i in offer_ids)):
         raise DomainError("bad_offer_selection", detail={"max_items": MAX_BATCH_IDS})
     return sorted(set(offer_ids))
 

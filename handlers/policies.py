@@ -165,6 +165,8 @@ def set_profile(session: Session, actor: Account, subject_id: int, **values) -> 
     extra = sorted(set(values) - set(PROFILE_FIELDS))
     if extra:
         raise TypeError(f"unknown profile fields: {', '.join(extra)}")
+    if not offers.is_id(subject_id):
+        raise DomainError("subject_not_found")
     subject = subjects.get(session, subject_id)
     if subject.kind not in BENEFICIARIES:
         raise DomainError("bad_subject_kind")
@@ -366,7 +368,7 @@ EDITABLE_PUBLISHED = ("description", "notice_from", "notice_until", "confirm_unt
 
 
 def get(session: Session, policy_id: object) -> Policy:
-    policy = session.get(Policy, policy_id) if isinstance(policy_id, int) and not isinstance(policy_id, bool) else None
+    policy = session.get(Policy, policy_id) if offers.is_id(policy_id) else None
     if policy is None:
         raise DomainError("policy_not_found")
     return policy
@@ -386,7 +388,7 @@ def visible(session: Session, actor: Account | None, policy_id: int) -> Policy:
 
 def locked(session: Session, policy_id: object) -> Policy:
     """The policy, row-locked until the transaction ends: matching, publishing and batches of one policy queue."""
-    if not isinstance(policy_id, int) or isinstance(policy_id, bool):
+    if not offers.is_id(policy_id):
         raise DomainError("policy_not_found")
     policy = session.scalar(select(Policy).where(Policy.id == policy_id).with_for_update(of=Policy)
                             .execution_options(populate_existing=True))
@@ -437,6 +439,8 @@ def _unknown(values: dict) -> None:
 def create_policy(session: Session, actor: Account, organisation_id: int, **values) -> Policy:
     """A draft policy of an approved department or institution the actor administers."""
     _unknown(values)
+    if not offers.is_id(organisation_id):
+        raise DomainError("organisation_not_found")
     org = organisations._managed(session, actor, organisation_id)
     if org.kind not in ISSUERS:
         raise DomainError("issuer_not_a_department")
@@ -516,6 +520,8 @@ def list_managed(session: Session, actor: Account, *, state: str | None = None, 
         mine = [g.organisation_id for g in actor.grants if g.role == Role.org_admin and g.organisation_id]
         query = query.where(Policy.organisation_id.in_(mine))
     if organisation_id is not None:
+        if not offers.is_id(organisation_id):
+            raise DomainError("organisation_not_found")
         query = query.where(Policy.organisation_id == organisation_id)
     if state not in (None, ""):
         query = query.where(Policy.state == checks.choice(PolicyState, state, "bad_status"))
@@ -697,6 +703,8 @@ def file_objection(session: Session, actor: Account, policy_id: int, *, reason: 
     policy = visible(session, actor, policy_id)
     _in_notice(policy, at)
     if offer_id is not None:
+        if not offers.is_id(offer_id):
+            raise DomainError("offer_not_found")
         listed = session.scalar(select(Offer.id).where(Offer.id == offer_id, Offer.policy_id == policy.id,
                                                        Offer.state.in_(offers.NOTICE_LISTED)))
         if listed is None:

@@ -189,6 +189,12 @@ def test_unknown_and_malformed(client, db, h):
         400, "malformed_json")
     assert error(client.post("/api/v1/admin/policies", headers=h, data="x", content_type="text/plain")) == (
         415, "unsupported_media_type")
+    huge = 2**40  # beyond the 32-bit ids: names nothing, and must not reach the database
+    assert error(client.get(f"/api/v1/policies/{huge}")) == (404, "policy_not_found")
+    assert error(client.post(f"/api/v1/offers/{huge}/confirm", headers=h)) == (404, "offer_not_found")
+    assert error(client.get(f"/api/v1/admin/policies?organisation_id={huge}", headers=h)) == (422, "validation_failed")
+    assert error(client.post("/api/v1/admin/policies", headers=h, json={**SUBSIDY, "organisation_id": huge})) == (
+        404, "organisation_not_found")
 
 
 def test_notice_period_and_objections(client, db, dept, h, platform_admin):

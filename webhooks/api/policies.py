@@ -8,6 +8,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from handlers import offers, policies, subjects
+from handlers.errors import DomainError
 from handlers.models import Objection, OfferState, Policy, PolicyState
 
 from .. import auth, db
@@ -137,9 +138,12 @@ class PolicyOfferListArgs(PageArgs):
     state = fields.String(metadata={"enum": [s.value for s in OfferState]})
 
 
+_ID = validate.Range(min=1, max=offers.MAX_ID)
+
+
 class PolicyListArgs(PageArgs):
     state = fields.String(metadata={"enum": [s.value for s in PolicyState]})
-    organisation_id = fields.Integer()
+    organisation_id = fields.Integer(validate=_ID)
 
 
 class OfferApproveSchema(Schema):
@@ -456,6 +460,8 @@ def profile(subject_id):
     """What policy conditions read about an enterprise (platform admins)."""
     auth.require_platform_admin()
     s = db.session()
+    if not offers.is_id(subject_id):
+        raise DomainError("subject_not_found")
     subjects.get(s, subject_id)
     return _profile_view(policies.profile_of(s, subject_id))
 
