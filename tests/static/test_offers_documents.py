@@ -223,6 +223,38 @@ def test_a_refused_click_says_why_and_shows_the_state_now(served, new_page):
     assert agent.errors == []
 
 
+def test_a_held_offer_says_why_and_offers_no_click(served, new_page):
+    # Held by the credit gate (here set directly: the demo's enterprise-a stays green for the other tests).
+    from handlers import timeutil
+    from handlers.models import Offer, OfferState
+
+    orgs = api_ok(served, "GET", "/admin/organisations?status=approved&limit=200", account="admin")["items"]
+    bureau = next(o for o in orgs if o["name"] == "惠州市工业和信息化局")
+    today = checks.today()
+    policy = api_ok(served, "POST", "/admin/policies", {
+        "organisation_id": bureau["id"], "title": "A级企业用电补贴（浏览器测试）", "amount_rule": {"fixed_fen": 200000},
+        "conditions": {"kinds": ["enterprise"], "min_grade": "A"}, "notice_from": today.isoformat(),
+        "notice_until": (today + timedelta(days=14)).isoformat()}, account="admin", status=201)
+    api_ok(served, "POST", f"/admin/policies/{policy['id']}/publish", {}, account="admin")
+    offer = offer_of(served, "enterprise-a", policy["title"])
+    with served.app.extensions["xinma.sessionmaker"]() as session:
+        row = session.get(Offer, offer["id"])
+        row.state, row.held_from, row.reason, row.held_at = (OfferState.held, OfferState.confirmed, "credit_red",
+                                                             timeutil.now())
+        session.commit()
+
+    agent = new_page()
+    sign_in(agent, served, "enterprise-a", expect="code")
+    agent.goto(served.url(f"#/offers/{offer['id']}"))
+    agent.wait_for_selector("section.offer[data-state=held]")
+    card = agent.inner_text("section.offer")
+    assert "暂缓兑现" in card and f"暂缓原因：{offers.HOLD_REASONS['credit_red']}" in card
+    assert "信用状况恢复后" in card
+    assert agent.locator("section.offer [data-action]").count() == 0
+    assert_reads_well(agent)
+    assert agent.errors == []
+
+
 # --- legal documents ---------------------------------------------------------------------------------
 
 def test_court_serves_a_pdf_the_agent_opens_it_in_the_page_and_acknowledges_it(served, new_page, shoot):
