@@ -223,6 +223,37 @@ def test_a_refused_click_says_why_and_shows_the_state_now(served, new_page):
     assert agent.errors == []
 
 
+def test_admin_writes_a_draft_policy_in_the_page(served, new_page):
+    admin = new_page()
+    sign_in(admin, served, "admin", expect="admin")
+    admin.click("#tabbar >> text=政策")
+    wait_for_view(admin, "policies")
+    admin.click("text=新建政策")
+    form = admin.locator("#policy-form")
+    form.locator("select[name=organisation_id]").select_option(label="惠州市工业和信息化局")
+    form.locator("input[name=title]").fill("专精特新企业首次认定奖励（浏览器测试）")
+    form.locator("input[value=rate]").check()
+    form.locator("input[name=rate_percent]").fill("2.5")
+    form.locator("input[name=cap_yuan]").fill("50000")
+    form.locator("select[name=min_grade]").select_option("B")
+    form.locator("input[name=industry_prefixes]").fill("C39, C38")
+    form.locator("input[name=tags_all]").fill("专精特新")
+    form.locator("input[name=budget_yuan]").fill("300000")
+    form.locator("input[name=notice_until]").fill((checks.today() + timedelta(days=10)).isoformat())
+    form.locator("button[type=submit]").click()
+    admin.wait_for_selector("#policy[data-state=draft]")
+    shown = admin.inner_text("#policy")
+    assert "上年度纳税额的 2.5%，单户最高 50,000.00 元" in shown and "须具备：专精特新" in shown
+
+    policy = next(p for p in api_ok(served, "GET", "/admin/policies?limit=200", account="admin")["items"]
+                  if p["title"] == "专精特新企业首次认定奖励（浏览器测试）")
+    assert policy["amount_rule"] == {"base": "last_year_tax", "rate_bp": 250, "cap_fen": 5_000_000}
+    assert policy["budget_fen"] == 30_000_000 and policy["state"] == "draft"
+    c = policy["conditions"]
+    assert c["min_grade"] == "B" and c["industry_prefixes"] == ["C39", "C38"] and c["tags_all"] == ["专精特新"]
+    assert admin.errors == []
+
+
 def test_a_held_offer_says_why_and_offers_no_click(served, new_page):
     # Held by the credit gate (here set directly: the demo's enterprise-a stays green for the other tests).
     from handlers import timeutil
