@@ -149,14 +149,11 @@ def _body_sql(kind: str, policy: Policy, extra: dict, amount: str) -> list[tuple
     return pieces
 
 
-def tell_many(session: Session, kind: str, policy: Policy, where: str, params: dict, **extra) -> int:
-    """One notice of ``kind`` per offer of ``policy`` matching ``where`` (SQL over offer o), in one INSERT … SELECT.
-
-    The body is notice_body()'s, built in SQL; constant parts are bound parameters.
-    """
+def notices_sql(dialect: str, kind: str, policy: Policy, source: str, **extra) -> tuple[str, dict]:
+    """INSERT INTO notice … SELECT, one notice of ``kind`` per row of ``source`` (SQL naming offer rows ``o``:
+    ``offer o WHERE …``, or a CTE of inserted offers), and its constant parameters. The body is notice_body()'s."""
     title, *_ = _constant(kind, policy, extra)
-    conn = session.connection()
-    pg = conn.dialect.name == "postgresql"
+    pg = dialect == "postgresql"
     amount = ("(o.amount_fen / 100)::text || '.' || lpad((o.amount_fen % 100)::text, 2, '0')" if pg
               else "(o.amount_fen / 100) || '.' || substr('0' || (o.amount_fen % 100), -2)")
     binds: dict = {"n_kind": kind, "n_title": title, "n_created_at": timeutil.now()}
@@ -169,10 +166,16 @@ def tell_many(session: Session, kind: str, policy: Policy, where: str, params: d
             parts.append(f"CAST(:n_b{n} AS text)" if pg else f":n_b{n}")
     body = f"({' || '.join(parts)})" + ("::json" if pg else "")
     page = "'/app/#/offers/' || o.id::text" if pg else "'/app/#/offers/' || o.id"
-    stmt = sql(f"INSERT INTO notice (subject_id, kind, title, body, created_at, page) "
-               f"SELECT o.subject_id, :n_kind, :n_title, {body}, :n_created_at, {page} "
-               f"FROM offer o WHERE o.policy_id = :n_policy_id AND ({where})")
-    return conn.execute(stmt, {**binds, **params, "n_policy_id": policy.id}).rowcount
+    return (f"INSERT INTO notice (subject_id, kind, title, body, created_at, page) "
+            f"SELECT o.subject_id, :n_kind, :n_title, {body}, :n_created_at, {page} FROM {source}"), binds
+
+
+def tell_many(session: Session, kind: str, policy: Policy, where: str, params: dict, **extra) -> int:
+    """One notice of ``kind`` per offer of ``policy`` matching ``where`` (SQL over offer o), in one INSERT … SELECT."""
+    conn = session.connection()
+    statement, binds = notices_sql(conn.dialect.name, kind, policy,
+                                   f"offer o WHERE o.policy_id = :n_policy_id AND ({where})", **extra)
+    return conn.execute(sql(statement), {**binds, **params, "n_policy_id": policy.id}).rowcount
 
 
 # --- the credit gate --------------------------------------------------------------------------------

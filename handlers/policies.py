@@ -637,29 +637,40 @@ def run_match(session: Session, policy: Policy, *, progress: Callable[[str, dict
         lap("count")
         select_sql = f"SELECT subject_id, grade, amount FROM ({select_sql}) r WHERE r.running <= :m_remaining"
         params["m_remaining"] = remaining
-    say("matching", {"eligible": result.eligible if remaining is not None else None})
     state = OfferState.matched if draft else OfferState.notified
     # In subject order the offer indexes grow at their right edge instead of all over: measurably faster. No
     # ON CONFLICT (its speculative insertion costs per row): the candidates exclude every subject with an offer,
     # and the policy's row lock, held by the caller, keeps a second matching out until this one committed.
-    insert = offers.sql(
-        f"INSERT INTO offer (policy_id, subject_id, state, amount_fen, grade, match_run, matched_at, notified_at, "
-        f"updated_at) SELECT :m_policy_id, subject_id, :m_state, amount, grade, :m_run, :m_matched_at, "
-        f"{'NULL' if draft else ':m_matched_at'}, :m_matched_at FROM ({select_sql}) x ORDER BY subject_id"
-    ).bindparams(*_typed(params))
-    result.offered = conn.execute(insert, {**params, "m_state": state.value, "m_run": result.run,
-                                           "m_matched_at": at}).rowcount
+    insert = (f"INSERT INTO offer (policy_id, subject_id, state, amount_fen, grade, match_run, matched_at, "
+              f"notified_at, updated_at) SELECT :m_policy_id, subject_id, :m_state, amount, grade, :m_run, "
+              f":m_matched_at, {'NULL' if draft else ':m_matched_at'}, :m_matched_at FROM ({select_sql}) x "
+              f"ORDER BY subject_id")
+    params.update(m_state=state.value, m_run=result.run, m_matched_at=at)
+    if pg and not draft:
+        # One statement: the notices are written from the rows just inserted (RETURNING), not read back again.
+        say("matching_and_notifying", {"eligible": result.eligible if remaining is not None else None})
+        notices, nbinds = offers.notices_sql("postgresql", "offer_matched", policy, "ins o")
+        both = offers.sql(
+            f"WITH ins AS ({insert} RETURNING id, policy_id, subject_id, amount_fen, state), "
+            f"n AS ({notices} RETURNING 1) "
+            f"SELECT (SELECT count(*) FROM ins), (SELECT COALESCE(SUM(amount_fen), 0) FROM ins), "
+            f"(SELECT count(*) FROM n)").bindparams(*_typed(params))
+        result.offered, result.offered_fen, result.notified = map(int, conn.execute(both, {**params, **nbinds}).one())
+        lap("insert_and_notices")
+    else:
+        say("matching", {"eligible": result.eligible if remaining is not None else None})
+        result.offered = conn.execute(offers.sql(insert).bindparams(*_typed(params)), params).rowcount
+        lap("insert")
+        if not draft and result.offered:
+            say("notifying", {"offered": result.offered})
+            result.notified = offers.tell_many(session, "offer_matched", policy, "o.match_run = :t_run",
+                                               {"t_run": result.run})
+            lap("notices")
+        result.offered_fen = int(session.scalar(select(func.coalesce(func.sum(Offer.amount_fen), 0)).where(
+            Offer.policy_id == policy.id, Offer.match_run == result.run)) or 0)
     if remaining is None:
         result.eligible = result.offered
     result.over_budget = result.eligible - result.offered
-    lap("insert")
-    if not draft and result.offered:
-        say("notifying", {"offered": result.offered})
-        result.notified = offers.tell_many(session, "offer_matched", policy, "o.match_run = :t_run",
-                                           {"t_run": result.run})
-        lap("notices")
-    result.offered_fen = int(session.scalar(select(func.coalesce(func.sum(Offer.amount_fen), 0)).where(
-        Offer.policy_id == policy.id, Offer.match_run == result.run)) or 0)
     result.committed_fen = committed + result.offered_fen
     result.remaining_fen = None if policy.budget_fen is None else policy.budget_fen - result.committed_fen
     policy.match_runs, policy.matched_at = result.run, at

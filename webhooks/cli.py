@@ -475,7 +475,8 @@ def policies_match(policy_id: int) -> None:
     engine, s = _policy_session()
     started = time.perf_counter()
     steps = {"colours": "refreshing colours whose window has passed", "counting": "counting eligible enterprises",
-             "matching": "making offers", "notifying": "writing the notices (pushes)"}
+             "matching": "making offers", "notifying": "writing the notices (pushes)",
+             "matching_and_notifying": "making offers and writing their notices (pushes)"}
 
     def progress(phase: str, info: dict) -> None:
         if phase in steps:
