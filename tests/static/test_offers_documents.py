@@ -199,7 +199,7 @@ def test_a_refused_click_says_why_and_shows_the_state_now(served, new_page):
     bureau = next(o for o in orgs if o["name"] == "惠州市工业和信息化局")
     today = checks.today()
     policy = api_ok(served, "POST", "/admin/policies", {
-        "organisation_id": bureau["id"], "title": "A级纳税企业稳岗奖励（浏览器测试）", "amount_rule": {"fixed_fen": 500000},
+        "organisation_id": bureau["id"], "title": "A级纳税企业稳岗奖励", "amount_rule": {"fixed_fen": 500000},
         "conditions": {"kinds": ["enterprise"], "min_grade": "A"}, "notice_from": today.isoformat(),
         "notice_until": (today + timedelta(days=14)).isoformat()}, account="admin", status=201)
     api_ok(served, "POST", f"/admin/policies/{policy['id']}/publish", {}, account="admin")
@@ -231,7 +231,7 @@ def test_admin_writes_a_draft_policy_in_the_page(served, new_page):
     admin.click("text=新建政策")
     form = admin.locator("#policy-form")
     form.locator("select[name=organisation_id]").select_option(label="惠州市工业和信息化局")
-    form.locator("input[name=title]").fill("专精特新企业首次认定奖励（浏览器测试）")
+    form.locator("input[name=title]").fill("专精特新企业首次认定奖励")
     form.locator("input[value=rate]").check()
     form.locator("input[name=rate_percent]").fill("2.5")
     form.locator("input[name=cap_yuan]").fill("50000")
@@ -246,7 +246,7 @@ def test_admin_writes_a_draft_policy_in_the_page(served, new_page):
     assert "上年度纳税额的 2.5%，单户最高 50,000.00 元" in shown and "须具备：专精特新" in shown
 
     policy = next(p for p in api_ok(served, "GET", "/admin/policies?limit=200", account="admin")["items"]
-                  if p["title"] == "专精特新企业首次认定奖励（浏览器测试）")
+                  if p["title"] == "专精特新企业首次认定奖励")
     assert policy["amount_rule"] == {"base": "last_year_tax", "rate_bp": 250, "cap_fen": 5_000_000}
     assert policy["budget_fen"] == 30_000_000 and policy["state"] == "draft"
     c = policy["conditions"]
@@ -263,7 +263,7 @@ def test_a_held_offer_says_why_and_offers_no_click(served, new_page):
     bureau = next(o for o in orgs if o["name"] == "惠州市工业和信息化局")
     today = checks.today()
     policy = api_ok(served, "POST", "/admin/policies", {
-        "organisation_id": bureau["id"], "title": "A级企业用电补贴（浏览器测试）", "amount_rule": {"fixed_fen": 200000},
+        "organisation_id": bureau["id"], "title": "A级企业用电补贴", "amount_rule": {"fixed_fen": 200000},
         "conditions": {"kinds": ["enterprise"], "min_grade": "A"}, "notice_from": today.isoformat(),
         "notice_until": (today + timedelta(days=14)).isoformat()}, account="admin", status=201)
     api_ok(served, "POST", f"/admin/policies/{policy['id']}/publish", {}, account="admin")
@@ -299,7 +299,6 @@ def test_court_serves_a_pdf_the_agent_opens_it_in_the_page_and_acknowledges_it(s
     served_item.wait_for()
     assert "待签收" in served_item.inner_text()
     assert_reads_well(court)
-    shoot(court, "serve")
     doc = next(d for d in api_ok(served, "GET", "/documents?limit=200", account="court")["items"]
                if d["case_number"] == case)
     assert doc["content_sha256"] == hashlib.sha256(data).hexdigest() and doc["content_type"] == "application/pdf"
