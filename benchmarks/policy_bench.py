@@ -220,7 +220,7 @@ def run(kind: str, n: int) -> dict:
             ]
             for name, fn in steps:
                 seconds, r = timed(engine, fn)
-                out[name] = {"seconds": seconds, **r.as_dict()}
+                out[name] = {**r.as_dict(), "seconds": seconds, "in_transaction_s": r.seconds}
                 print(f"  {name:<8} {seconds:6.2f} s  offered {r.offered:,}, notified {r.notified:,}  "
                       f"phases {', '.join(f'{k} {v:.2f}' for k, v in r.phases.items())}", flush=True)
             narrow_probe = new_policy(engine, admin_id, org_id, **{**NARROW, "title": NARROW["title"] + "（试算）"})
@@ -228,7 +228,7 @@ def run(kind: str, n: int) -> dict:
             budget = max(probe.offered_fen // 3, 1)
             narrow = new_policy(engine, admin_id, org_id, budget_fen=budget, **NARROW)
             seconds, r = timed(engine, lambda s: policies.publish_policy(s, admin(s), narrow))
-            out["budget"] = {"seconds": seconds, **r.as_dict()}
+            out["budget"] = {**r.as_dict(), "seconds": seconds, "in_transaction_s": r.seconds}
             print(f"  budget   {seconds:6.2f} s  eligible {r.eligible:,}, offered {r.offered:,} within "
                   f"{budget / 100:,.0f} yuan, over budget {r.over_budget:,}  "
                   f"phases {', '.join(f'{k} {v:.2f}' for k, v in r.phases.items())}", flush=True)
