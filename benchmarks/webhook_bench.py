@@ -60,6 +60,7 @@ from handlers.models import (
     Role,
     Scenario,
     Status,
+    Subject,
     WeChatInbound,
 )
 from handlers.privacy import Keys
@@ -198,9 +199,8 @@ class Messages:
 
 # --- the seeded world ---------------------------------------------------------------------------------
 
-def seed(url: str, *, citizens: int, clerks: int, tokens: int, seconds_needed: float) -> dict:
+def seed(url: str, *, citizens: int, clerks: int) -> dict:
     keys = Keys.from_secret(SECRET)
-    ring = signing.KeyRing(keys)
     rng = random.Random(2026)
     engine = make_engine(url)
     try:
@@ -214,7 +214,7 @@ def seed(url: str, *, citizens: int, clerks: int, tokens: int, seconds_needed: f
                                 status=IncentiveStatus.open)
             s.add(measure)
             s.flush()
-            citizen_ids, people = [], []
+            citizen_ids, people = [], []  # openids, subject ids
             for i in range(citizens):
                 person = subjects.upsert(s, keys, kind="person", identifier=identifiers.make_resident_id(rng),
                                          name="王小明")
@@ -222,7 +222,7 @@ def seed(url: str, *, citizens: int, clerks: int, tokens: int, seconds_needed: f
                 openid = f"oBenchCitizen{i:015d}"
                 wechat_users.bind(s, account, DEMO_APPID, openid)
                 citizen_ids.append(openid)
-                people.append(person)
+                people.append(person.id)
             clerk_ids = []
             for i in range(clerks):
                 account = accounts.create(s, f"bench-clerk-{i}", status=Status.approved)
@@ -231,21 +231,35 @@ def seed(url: str, *, citizens: int, clerks: int, tokens: int, seconds_needed: f
                 wechat_users.bind(s, account, DEMO_APPID, openid).incentive_id = measure.id  # the chosen measure
                 clerk_ids.append(openid)
             s.commit()
-            out = issue_tokens(s, ring, people, max(1, tokens // citizens), window_for(seconds_needed))
-            s.commit()
-        rng.shuffle(out)  # consecutive scans meet different citizens
-        return {"citizens": citizen_ids, "clerks": clerk_ids, "tokens": out, "incentive_id": measure.id}
+        return {"citizens": citizen_ids, "clerks": clerk_ids, "subjects": people, "incentive_id": measure.id}
     finally:
         engine.dispose()
 
 
+def fresh_tokens(url: str, data: dict, n: int, seconds_needed: float) -> list[str]:
+    """At least ``n`` tokens of the seeded citizens, valid for ``seconds_needed`` from now, in random order.
+
+    Issued per scenario, just before it runs: a token window lasts ten minutes at most."""
+    engine = make_engine(url)
+    try:
+        with Session(engine) as s:
+            people = s.scalars(select(Subject).where(Subject.id.in_(data["subjects"]))).all()
+            out = issue_tokens(s, signing.KeyRing(Keys.from_secret(SECRET)), people, -(-n // len(people)),
+                               window_for(seconds_needed))
+            s.commit()
+    finally:
+        engine.dispose()
+    random.Random(n).shuffle(out)  # consecutive scans meet different citizens
+    return out
+
+
 def counts(url: str) -> tuple[int, int]:
-    """(messages stored by the dedupe, redemptions) so far."""
+    """(messages stored by the dedupe, redemptions) so far, in one snapshot."""
     engine = make_engine(url)
     try:
         with engine.connect() as c:
-            return (c.scalar(select(func.count()).select_from(WeChatInbound)),
-                    c.scalar(select(func.count()).select_from(Redemption)))
+            return tuple(c.execute(select(select(func.count()).select_from(WeChatInbound).scalar_subquery(),
+                                          select(func.count()).select_from(Redemption).scalar_subquery())).one())
     finally:
         engine.dispose()
 
@@ -339,7 +353,6 @@ def measure(name: str, port: int, master: int, plan: Plan, args, workdir: Path, 
     script = workdir / "post.lua"
     script.write_text(WRK_LUA)
     messages = Messages(plan, seed=100 * round_ + SCENARIOS.index(name) + 1)
-    before_rows = counts(url) if url else None
     check_first(name, port, plan, *next(messages))
     warm_file, timed_file = workdir / f"{name}-{round_}-warm.txt", workdir / f"{name}-{round_}-timed.txt"
     write_requests(messages, int(args.warmup * args.max_rate) + args.connections, warm_file)
@@ -364,10 +377,6 @@ def measure(name: str, port: int, master: int, plan: Plan, args, workdir: Path, 
                        "wrk": result["cpu_s"] / ((cpu1.total - cpu0.total) / (os.cpu_count() or 1)),
                        "machine": busy}}
     result["server_ms_per_msg"] = (cpu1.server - cpu0.server) / max(result["requests"], 1) * 1000
-    if url:
-        rows = counts(url)
-        result["stored"] = rows[0] - before_rows[0]
-        result["redeemed"] = rows[1] - before_rows[1]
     return result
 
 
@@ -395,7 +404,7 @@ def statements(url: str, data: dict) -> dict[str, list[str]]:
                  lambda conn, cur, stmt, params, ctx, many: seen.append(" ".join(stmt.split())))
     client, out = Client(app), {}
     for i, kind in enumerate(("help", "incentives", "scan")):
-        tokens = [data["tokens"].pop() for _ in range(3)] if kind == "scan" else None
+        tokens = fresh_tokens(url, data, 3, 120) if kind == "scan" else None
         messages = Messages(Plan(kind, False, data["clerks" if kind == "scan" else "citizens"], tokens), seed=90 + i)
         for _ in range(3):
             seen.clear()
@@ -421,7 +430,7 @@ def profile(url: str, data: dict, args) -> None:
     apps["werobot-nosession"] = werobot_app()
     for name in args.scenarios:
         client = Client(apps.get(name, app))
-        messages = Messages(plan_for(name, data, args.profile_n + 50), seed=SCENARIOS.index(name) + 1)
+        messages = Messages(plan_for(name, data, args.profile_n + 50, url, 300), seed=SCENARIOS.index(name) + 1)
         prepared = [next(messages) for _ in range(args.profile_n + 50)]
 
         def post(target: str, body: str, client: Client = client) -> None:
@@ -455,13 +464,13 @@ def profile(url: str, data: dict, args) -> None:
 
 # --- the run -----------------------------------------------------------------------------------------
 
-def plan_for(name: str, data: dict, n: int) -> Plan:
+def plan_for(name: str, data: dict, n: int, url: str, seconds: float) -> Plan:
+    """Senders of the scenario's messages; for scans, ``n`` fresh tokens valid for ``seconds``."""
     kind, _, mode = name.partition("-")
     if kind == "werobot":
         return Plan("werobot", False, [f"oWeRoBotUser{i:016d}" for i in range(len(data["citizens"]))])
     if kind == "scan":
-        tokens, data["tokens"] = data["tokens"][:n], data["tokens"][n:]
-        return Plan("scan", mode == "aes", data["clerks"], tokens)
+        return Plan("scan", mode == "aes", data["clerks"], fresh_tokens(url, data, n, seconds))
     return Plan(kind, mode == "aes", data["citizens"])
 
 
@@ -553,18 +562,14 @@ def main(argv: list[str] | None = None) -> None:
     base = os.environ.get("XINMA_BENCH_DATABASE_URL", PG_DEFAULT)
     info = machine(base)
     print("machine:", ", ".join(f"{k} {v}" for k, v in info.items()), f"load {load_average()}", flush=True)
-    scans = sum(1 for s in args.scenarios if s.startswith("scan")) * (1 if args.profile is not None else args.rounds)
-    per_scan = (args.profile_n + 100 if args.profile is not None
-                else int((args.duration + args.warmup) * args.max_rate) + 2 * args.connections + 10)
+    per_scan = int((args.duration + args.warmup) * args.max_rate) + 2 * args.connections + 10
     workdir = Path(tempfile.mkdtemp(prefix="xinma-webhook-bench-"))
     results = []
     with scratch_schema(base, "xinma_bench") as url:
         migrate.upgrade(url)
         t0 = time.perf_counter()
-        run_s = args.rounds * len(args.scenarios) * (args.duration + args.warmup + 30) + 120
-        data = seed(url, citizens=args.citizens, clerks=args.clerks, tokens=scans * per_scan + 10, seconds_needed=run_s)
-        print(f"seeded {args.citizens} citizens, {args.clerks} clerks, {len(data['tokens']):,} tokens in "
-              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        data = seed(url, citizens=args.citizens, clerks=args.clerks)
+        print(f"seeded {args.citizens} citizens, {args.clerks} clerks in {time.perf_counter() - t0:.1f} s", flush=True)
         ours = [n for n in args.scenarios if n not in WEROBOT]
         if ours:
             print("\nSQL statements per message (plaintext and AES alike):")
@@ -577,19 +582,23 @@ def main(argv: list[str] | None = None) -> None:
             profile(url, data, args)
             return
         for round_, name in ((i, n) for i in range(args.rounds) for n in args.scenarios):
-            plan = plan_for(name, data, per_scan)
+            plan = plan_for(name, data, per_scan, url, args.duration + args.warmup + 120)
             if name in WEROBOT:
                 session = "off" if name == "werobot-nosession" else str(workdir / "werobot_session.sqlite3")
                 server = werobot_server(session, workdir, args)
             else:
-                server = xinma_server(f"{url}&application_name={APPLICATION_NAME}", workers=args.workers, threads=args.threads, worker_class=args.worker_class,
-                                      log_level=args.log_level, log_path=workdir / f"{name}-{round_}.log",
+                server = xinma_server(f"{url}&application_name={APPLICATION_NAME}", workers=args.workers,
+                                      threads=args.threads, worker_class=args.worker_class, log_level=args.log_level, log_path=workdir / f"{name}-{round_}.log",
                                       env=WECHAT_ENV)
+            before = counts(url)
             with server as (port, _cmd, master):
                 r = measure(name, port, master, plan, args, workdir, url=None if name in WEROBOT else url,
                             round_=round_)
+            if name not in WEROBOT:  # counted once the server has finished what was in flight
+                r["stored"], r["redeemed"] = (a - b for a, b in zip(counts(url), before, strict=True))
             results.append(r)
-            print(f"{round_ + 1}/{args.rounds} {name}: {r['per_s']:,.0f}/s, p50 {r['p50_us'] / 1000:.1f} ms, p99 {r['p99_us'] / 1000:.1f} ms "
+            print(f"{round_ + 1}/{args.rounds} {name}: {r['per_s']:,.0f}/s, p50 {r['p50_us'] / 1000:.1f} ms, "
+                  f"p99 {r['p99_us'] / 1000:.1f} ms "
                   f"(server {r['cpu']['server']:.2f} cores, PostgreSQL {r['cpu']['postgres']:.2f}, "
                   f"wrk {r['cpu']['wrk']:.2f}, machine {r['cpu']['machine']:.2f} of {os.cpu_count()} cores busy)",
                   flush=True)
