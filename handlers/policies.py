@@ -23,19 +23,8 @@ from sqlalchemy.orm import Session
 from . import checks, offers, organisations, paging, subjects, timeutil
 from .errors import DomainError
 from .models import (
-    Account,
-    EnterpriseProfile,
-    EnterpriseTag,
-    Grade,
-    Objection,
-    Offer,
-    OfferState,
-    OrganisationKind,
-    Policy,
-    PolicyState,
-    Role,
-    Subject,
-    SubjectKind,
+    Account, EnterpriseProfile, EnterpriseTag, Grade, Objection, Offer, OfferState, OrganisationKind, Policy,
+    PolicyState, Role, Subject, SubjectKind,
 )
 
 TITLE_MAX = 100

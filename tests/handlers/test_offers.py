@@ -11,13 +11,7 @@ from handlers import offers, policies
 from handlers.errors import DomainError
 from handlers.models import Disbursement, Grade, Notice, Offer, OfferState, Role
 
-from ..conftest import (
-    add_record,
-    count,
-    create_account,
-    create_organisation,
-    create_subject,
-)
+from ..conftest import add_record, count, create_account, create_organisation, create_subject
 from .test_policies import TODAY, enterprise, policy
 
 

@@ -20,21 +20,8 @@ from handlers import accounts, checks, identifiers, offers, policies, subjects
 from handlers.db import make_engine
 from handlers.errors import DomainError
 from handlers.models import (
-    Account,
-    Disbursement,
-    EnterpriseProfile,
-    EnterpriseTag,
-    Notice,
-    Objection,
-    Offer,
-    OfferState,
-    Organisation,
-    OrganisationKind,
-    Policy,
-    Role,
-    RoleGrant,
-    Status,
-    Subject,
+    Account, Disbursement, EnterpriseProfile, EnterpriseTag, Notice, Objection, Offer, OfferState, Organisation,
+    OrganisationKind, Policy, Role, RoleGrant, Status, Subject,
 )
 
 from ..conftest import KEYS

@@ -10,13 +10,7 @@ from handlers import checks, offers, policies
 from handlers.errors import DomainError
 from handlers.models import Notice, Offer, OfferState, Policy, PolicyState, Role
 
-from ..conftest import (
-    add_record,
-    count,
-    create_account,
-    create_organisation,
-    create_subject,
-)
+from ..conftest import add_record, count, create_account, create_organisation, create_subject
 
 TODAY = checks.today()
 

@@ -10,14 +10,7 @@ from sqlalchemy import select
 from handlers import checks, demo, demo_policies, policies
 from handlers.models import Disbursement, Notice, Offer, Policy, Role
 
-from ..conftest import (
-    KEYS,
-    auth_headers,
-    count,
-    create_account,
-    create_organisation,
-    create_subject,
-)
+from ..conftest import KEYS, auth_headers, count, create_account, create_organisation, create_subject
 
 TODAY = checks.today()
 

@@ -7,23 +7,9 @@ from datetime import timedelta
 import pytest
 
 from handlers import checks, policies
-from handlers.models import (
-    EnterpriseProfile,
-    EnterpriseTag,
-    Notice,
-    Objection,
-    Offer,
-    Policy,
-    Role,
-)
+from handlers.models import EnterpriseProfile, EnterpriseTag, Notice, Objection, Offer, Policy, Role
 
-from ..conftest import (
-    auth_headers,
-    count,
-    create_account,
-    create_organisation,
-    create_subject,
-)
+from ..conftest import auth_headers, count, create_account, create_organisation, create_subject
 
 TODAY = checks.today()
 SUBSIDY = {"title": "研发投入奖励", "amount_rule": {"base": "last_year_tax", "rate_bp": 500, "cap_fen": 200_000_00},
