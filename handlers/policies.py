@@ -449,15 +449,15 @@ def update_policy(session: Session, actor: Account, policy_id: int, **changes) -
     policy = managed(session, actor, policy_id, lock=True)
     if policy.state == PolicyState.closed:
         raise DomainError("illegal_transition", detail={"state": policy.state.value, "action": "edit"})
-    if policy.state == PolicyState.published:
-        locked = sorted(n for n in changes if n not in EDITABLE_PUBLISHED)
-        if locked:
-            raise DomainError("policy_locked", detail={"fields": locked})
     current = {n: getattr(policy, n) for n in FIELDS}
     clean = _validated(session, policy, {**current, **changes})
-    for name, value in clean.items():
-        if getattr(policy, name) != value:
-            setattr(policy, name, value)
+    changed = {name: value for name, value in clean.items() if current[name] != value}
+    # A client may send the whole policy back: only fields whose value changes count.
+    frozen = sorted(n for n in changed if n not in EDITABLE_PUBLISHED)
+    if policy.state == PolicyState.published and frozen:
+        raise DomainError("policy_locked", detail={"fields": frozen})
+    for name, value in changed.items():
+        setattr(policy, name, value)
     session.flush()
     return policy
 
