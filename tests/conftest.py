@@ -24,9 +24,8 @@ def pytest_report_header(config):
     return f"xinma database: {'PostgreSQL (' + url.split('@')[-1] + ')' if url else 'SQLite'}"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
-    """A fresh database for this test run: a SQLite file, or a schema of its own on PostgreSQL."""
+def _fresh_database(tmp_path_factory):
+    """A fresh database: a SQLite file, or a schema of its own on PostgreSQL."""
     base = os.environ.get("XINMA_TEST_DATABASE_URL")
     if not base:
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
@@ -35,12 +34,23 @@ def database_url(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="session")
-def engine(database_url):
+def _migrated_engine(database_url):
     migrate.upgrade(database_url)
     eng = make_engine(database_url)
     yield eng
     eng.dispose()
+
+
+database_url = pytest.fixture(scope="session", name="database_url")(_fresh_database)
+engine = pytest.fixture(scope="session", name="engine")(_migrated_engine)
+
+
+def database_of_its_own():
+    """For a test module whose tests commit for real (imports, races between threads): its own database,
+    so what it leaves behind never shows up in another module's tests (a set-based match over all
+    enterprises, say). Use as ``database_url, engine = database_of_its_own()`` at module level."""
+    return (pytest.fixture(scope="module", name="database_url")(_fresh_database),
+            pytest.fixture(scope="module", name="engine")(_migrated_engine))
 
 
 @pytest.fixture

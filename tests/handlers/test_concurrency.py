@@ -24,7 +24,10 @@ from handlers.models import (
     Status, Subject,
 )
 
-from ..conftest import KEYS
+from ..conftest import KEYS, database_of_its_own
+
+# These tests commit for real: they get a database of their own.
+database_url, engine = database_of_its_own()
 
 THREADS = 100
 POOL = 40          # PostgreSQL allows 100 connections in all; other sessions need some

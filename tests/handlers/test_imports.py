@@ -20,7 +20,10 @@ from handlers import colours, identifiers, imports, subjects, timeutil
 from handlers.errors import CATALOGUE, DomainError
 from handlers.models import Colour, CreditRecord, Subject
 
-from ..conftest import KEYS, add_record, create_subject
+from ..conftest import KEYS, add_record, create_subject, database_of_its_own
+
+# These tests commit for real: they get a database of their own.
+database_url, engine = database_of_its_own()
 
 _rng = random.Random(4242)
 SUBJECT_HEADER = list(imports.SUBJECT_COLUMNS)

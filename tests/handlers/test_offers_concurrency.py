@@ -24,7 +24,10 @@ from handlers.models import (
     OrganisationKind, Policy, Role, RoleGrant, Status, Subject,
 )
 
-from ..conftest import KEYS
+from ..conftest import KEYS, database_of_its_own
+
+# These tests commit for real: they get a database of their own.
+database_url, engine = database_of_its_own()
 
 POOL = 24
 

@@ -14,7 +14,10 @@ from handlers import identifiers, imports
 from handlers.models import Colour, Subject
 from webhooks.cli import main
 
-from ..conftest import KEYS, SECRET
+from ..conftest import KEYS, SECRET, database_of_its_own
+
+# These tests commit for real: they get a database of their own.
+database_url, engine = database_of_its_own()
 
 _rng = random.Random(777)
 
