@@ -12,11 +12,11 @@ from . import api, config, db, demo_chat, document_links, errors, limits, observ
 
 
 class RowId(IntegerConverter):
-    """`<int:…>` in our routes: a row id fits a signed 64-bit column, so a larger number is a 404, not an
-    overflow in the database driver (and the OpenAPI document states the maximum)."""
+    """`<int:…>` in our routes: our ids are INTEGER columns (signed 32-bit on PostgreSQL), so a larger
+    number is a 404, not an out-of-range error from the database (the OpenAPI document states the maximum)."""
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(map, *args, **kwargs)
 
 

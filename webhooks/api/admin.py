@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from marshmallow import Schema, fields
+from marshmallow import Schema, fields, validate
 
 from handlers import accounts, colours, declarations, organisations, records, subjects
 from handlers.models import AppliesTo, CreditRecord, RecordKind, Status
@@ -47,7 +47,7 @@ class SubjectFile(SubjectDetail):
 
 
 class AddRecordSchema(Schema):
-    subject_id = fields.Integer(required=True)
+    subject_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
     category = fields.String(required=True)
     source = fields.String(required=True, metadata={"description": "the issuing organisation's source key"})
     external_id = fields.String(required=True, metadata={"description": "unique per source"})
