@@ -161,6 +161,17 @@ def platform_admin(db):
     return create_account(db, "admin", role=Role.platform_admin)
 
 
+@pytest.fixture
+def dept_admin(db):
+    """The admin of a department that issues policies (惠州市工业和信息化局)."""
+    return create_account(db, "dept-admin", role=None)
+
+
+@pytest.fixture
+def dept(db, dept_admin):
+    return create_organisation(db, "惠州市工业和信息化局", kind="department", admin=dept_admin)
+
+
 def create_organisation(db, name="惠州市慈云图书馆", kind="institution", status=Status.approved, *, admin=None):
     """An organisation in ``status``; ``admin`` (an account) is made its org_admin."""
     from handlers.models import Organisation, OrganisationKind

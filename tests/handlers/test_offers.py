@@ -11,18 +11,8 @@ from handlers import offers, policies
 from handlers.errors import DomainError
 from handlers.models import Disbursement, Grade, Notice, Offer, OfferState, Role
 
-from ..conftest import add_record, count, create_account, create_organisation, create_subject
+from ..conftest import add_record, count, create_account, create_subject
 from .test_policies import TODAY, enterprise, policy
-
-
-@pytest.fixture
-def dept_admin(db):
-    return create_account(db, "dept-admin", role=None)
-
-
-@pytest.fixture
-def dept(db, dept_admin):
-    return create_organisation(db, "惠州市工业和信息化局", kind="department", admin=dept_admin)
 
 
 def refused(db, action) -> DomainError:

@@ -16,16 +16,6 @@ TODAY = checks.today()
 
 
 @pytest.fixture
-def dept_admin(db):
-    return create_account(db, "dept-admin", role=None)
-
-
-@pytest.fixture
-def dept(db, dept_admin):
-    return create_organisation(db, "惠州市工业和信息化局", kind="department", admin=dept_admin)
-
-
-@pytest.fixture
 def admin(platform_admin):
     return platform_admin
 
