@@ -521,7 +521,6 @@ def _import(conn: Connection, keys: Keys, spec: _Spec, path: str, fmt: str, summ
                       conn.execute(select(Category.code, Category.kind, Category.applies_to))}
         validate = _record_validator(hasher, categories)
     conn.commit()
-    stage_columns = [c for c, _ in spec.stage_columns]
     id_at = spec.columns.index("identifier")
 
     with open(path, "rb") as f, tqdm(total=os.path.getsize(path), unit="B", unit_scale=True, unit_divisor=1024,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask import current_app, request
+from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 

@@ -511,7 +511,7 @@ class ClerkInvite(Base):
 
 
 # Models of their own modules (imported here so that metadata and `from handlers.models import X` see them).
-from .wechat_binding import WeChatBindingCode  # noqa: F401
+from .wechat_binding import WeChatBindingCode  # noqa: E402, F401
 from .outbox import Channel, ContactKind, ContactPoint, OutboxAttempt, OutboxMessage, OutboxState  # noqa: E402, F401
 from .policies import Disbursement, EnterpriseProfile, EnterpriseTag, Objection, Offer, OfferState, Policy, PolicyState  # noqa: E402, F401
 from .documents import (  # noqa: E402, F401

@@ -151,7 +151,6 @@ def test_expired_and_future_tokens(db, keyring, world):
 
 
 def test_retired_key_keeps_verifying_and_new_key_signs(db, keyring, world):
-    from handlers.privacy import Keys
     from ..conftest import KEYS
     org, clerk, green, red, incentive = world
     incentive.limit_count = 5

@@ -10,10 +10,10 @@ from handlers.models import Account
 from webhooks.cli import main
 
 from ..conftest import SECRET, database_of_its_own
+from ..handlers.test_offers_concurrency import World
 
 # These tests commit for real: they get a database of their own.
 database_url, engine = database_of_its_own()
-from ..handlers.test_offers_concurrency import World
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ import io
 import json
 import logging
 
-from handlers.models import Role
 
 from ..conftest import auth_headers, create_account, create_subject
 

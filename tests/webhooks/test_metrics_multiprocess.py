@@ -20,5 +20,5 @@ def test_metrics_aggregate_across_processes(tmp_path):
     for _ in range(2):  # two "workers" count one request each
         subprocess.run([sys.executable, "-c", script, "count"], check=True)
     out = subprocess.run([sys.executable, "-c", script, "report"], check=True, capture_output=True, text=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("xinma_http_requests_total{") and '"/x"' in l)
+    line = next(x for x in out.splitlines() if x.startswith("xinma_http_requests_total{") and '"/x"' in x)
     assert float(line.rsplit(" ", 1)[1]) == 3.0
