@@ -32,9 +32,11 @@ import json
 import os
 import pstats
 import random
+import re
 import resource
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -462,6 +464,27 @@ def profile(url: str, data: dict, args) -> None:
             pstats.Stats(prof).sort_stats(args.sort).print_stats(args.profile)
 
 
+def instructions(args) -> None:
+    """Instructions per message: --profile under cachegrind with two message counts; the difference over the
+    difference in messages leaves out start-up, seeding and warm-up. PostgreSQL's work is not counted."""
+    if not shutil.which("valgrind"):
+        raise SystemExit("valgrind not found (Debian: apt-get install valgrind)")
+    few, many = 100, 500
+
+    def count(name: str, n: int) -> int:
+        out = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                              sys.executable, "-m", "benchmarks.webhook_bench", "--profile", "--scenarios", name,
+                              "--profile-n", str(n), "--citizens", str(min(args.citizens, 50)),
+                              "--clerks", str(min(args.clerks, 5))],
+                             capture_output=True, text=True, check=True, timeout=3600)
+        return int(re.search(r"I\s+refs:\s+([\d,]+)", out.stderr).group(1).replace(",", ""))
+
+    print(f"instructions per message (cachegrind, {many} - {few} messages in one process):", flush=True)
+    for name in args.scenarios:
+        per = (count(name, many) - count(name, few)) / (many - few)
+        print(f"  {name:18} {per / 1e6:6.2f} million", flush=True)
+
+
 # --- the run -----------------------------------------------------------------------------------------
 
 def plan_for(name: str, data: dict, n: int, url: str, seconds: float) -> Plan:
@@ -556,7 +579,13 @@ def main(argv: list[str] | None = None) -> None:
                              "cProfile's top functions too")
     parser.add_argument("--profile-n", type=int, default=2000, help="messages per scenario with --profile")
     parser.add_argument("--sort", default="cumulative", help="cProfile sort order with --profile")
+    parser.add_argument("--instructions", action="store_true",
+                        help="no servers: instructions per message of each scenario in this process, counted by "
+                             "valgrind (cachegrind): the same on a busy machine as on a quiet one")
     args = parser.parse_args(argv)
+    if args.instructions:
+        instructions(args)
+        return
     if args.profile is None and not shutil.which("wrk"):
         raise SystemExit("wrk not found (Debian: apt-get install wrk)")
     base = os.environ.get("XINMA_BENCH_DATABASE_URL", PG_DEFAULT)
