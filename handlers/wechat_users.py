@@ -7,9 +7,9 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import accounts, incentives, organisations, timeutil
 from .errors import DomainError
@@ -24,9 +24,14 @@ INVITE_TTL = timedelta(minutes=30)
 INVITE_PREFIX = "ci_"  # scenes of clerk invites; WeChat allows 64 characters
 
 
+# The account's grants in the same query (joined, not the relationship's own second SELECT): every message
+# of a bound user reads them (bot/commands.py: _holder, _clerk).
+_IDENTITY = (select(WeChatIdentity).options(joinedload(WeChatIdentity.account).joinedload(Account.grants))
+             .where(WeChatIdentity.appid == bindparam("appid"), WeChatIdentity.openid == bindparam("openid")))
+
+
 def identity(session: Session, appid: str, openid: str) -> WeChatIdentity | None:
-    return session.scalar(select(WeChatIdentity).where(WeChatIdentity.appid == appid,
-                                                       WeChatIdentity.openid == openid))
+    return session.scalars(_IDENTITY, {"appid": appid, "openid": openid}).unique().one_or_none()
 
 
 def _new_account(session: Session, status: Status) -> Account:
