@@ -2,7 +2,9 @@
 
     python -m benchmarks.webhook_bench                          # every scenario, 15 s each, 8 connections
     python -m benchmarks.webhook_bench --scenarios werobot help-plain --duration 30
+    python -m benchmarks.webhook_bench --rounds 2 --duration 10 # the scenarios twice over, in turn (docs/benchmarks.md)
     python -m benchmarks.webhook_bench --profile 25             # CPU per message in-process, cProfile's top 25
+    python -m benchmarks.webhook_bench --instructions           # instructions per message (valgrind): load-proof
 
 One run does, in order:
 1. the reference: WeRoBot (PyPI werobot) with one handler that echoes a text message, as its documentation's
