@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from . import timeutil
 from .errors import DomainError
-from .models import Account, ContactKind, ContactPoint
+from .models import MAX_ID, Account, ContactKind, ContactPoint
 from .privacy import Keys
 
 # What the person agrees to when giving an address; stored with the address, word for word.
@@ -105,7 +105,7 @@ def set_contact(session: Session, keys: Keys, account: Account, kind: str, addre
 
 def remove_contact(session: Session, account: Account, contact_id: int) -> None:
     """Forget the address (withdraws the consent); another account's id is not found."""
-    if not 0 < contact_id <= 2**31 - 1:  # INTEGER ids: a larger one is not found, not a driver overflow
+    if not 0 < contact_id <= MAX_ID:
         raise DomainError("contact_not_found")
     done = session.execute(delete(ContactPoint).where(ContactPoint.id == contact_id,
                                                       ContactPoint.account_id == account.id))

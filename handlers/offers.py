@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from . import bulk, checks, colours, organisations, outbox, paging, subjects, timeutil
 from .errors import DomainError
-from .models import Account, Colour, Disbursement, Grade, Notice, Offer, OfferState, Policy, PolicyState, Role, Subject
+from .models import (
+    MAX_ID, Account, Colour, Disbursement, Grade, Notice, Offer, OfferState, Policy, PolicyState, Role, Subject,
+)
 
 S = OfferState
 # Offers that hold part of the budget; declined, expired and cancelled ones gave it back.
@@ -56,7 +58,6 @@ NOTICES = {
     "offer_expired": ("已过期", "未在确认期限内确认，本项政策已过期"),
 }
 
-MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL; a larger number names nothing
 
 
 def is_id(value: object) -> bool:

@@ -39,7 +39,7 @@ from . import contacts, timeutil
 from .channels import NEXT, SENT, Outcome, Outgoing, Sender, close_all
 from .errors import DomainError
 from .models import (
-    Account, Channel, ContactKind, ContactPoint, Notice, OutboxAttempt, OutboxMessage, OutboxState, Role, RoleGrant,
+    MAX_ID, Account, Channel, ContactKind, ContactPoint, Notice, OutboxAttempt, OutboxMessage, OutboxState, Role, RoleGrant,
     Status, WeChatIdentity,
 )
 from .privacy import Keys
@@ -47,7 +47,6 @@ from .privacy import Keys
 log = logging.getLogger(__name__)
 
 CHANNEL_ORDER = (Channel.subscribe, Channel.template, Channel.email, Channel.sms)
-ROW_ID_MAX = 2**31 - 1  # our ids are INTEGER: a larger one is not found, not an overflow in the driver
 CONTACT_OF = {Channel.email: ContactKind.email, Channel.sms: ContactKind.mobile}
 
 Hook = Callable[[Session, OutboxMessage, str, OutboxAttempt], None]
@@ -154,7 +153,7 @@ def unread_count(session: Session, account: Account) -> int:
 def mark_read(session: Session, account: Account, notice_id: int, *, at: datetime | None = None) -> Notice:
     """Mark a notice read (once: a second call keeps the first time). Read state is per notice, shared by an
     enterprise's agents. A notice the account may not see is not found."""
-    notice = session.get(Notice, notice_id) if 0 < notice_id <= ROW_ID_MAX else None
+    notice = session.get(Notice, notice_id) if 0 < notice_id <= MAX_ID else None
     if notice is None or notice.subject_id not in visible_subjects(account):
         raise DomainError("notice_not_found")
     if notice.read_at is None:
@@ -181,7 +180,7 @@ def messages_query(*, state: str | None = None, channel: str | None = None, kind
 
 
 def get_message(session: Session, message_id: int) -> OutboxMessage:
-    m = session.get(OutboxMessage, message_id) if 0 < message_id <= ROW_ID_MAX else None
+    m = session.get(OutboxMessage, message_id) if 0 < message_id <= MAX_ID else None
     if m is None:
         raise DomainError("outbox_message_not_found")
     return m
@@ -194,7 +193,7 @@ def attempts_of(session: Session, message_id: int) -> list[OutboxAttempt]:
 
 def retry(session: Session, message_id: int, *, at: datetime | None = None) -> OutboxMessage:
     """Give a dead message a new round: from its first channel, with a fresh attempt budget."""
-    m = session.get(OutboxMessage, message_id, with_for_update=True) if 0 < message_id <= ROW_ID_MAX else None
+    m = session.get(OutboxMessage, message_id, with_for_update=True) if 0 < message_id <= MAX_ID else None
     if m is None:
         raise DomainError("outbox_message_not_found")
     if m.state != OutboxState.dead:

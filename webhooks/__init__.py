@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask, request
 from werkzeug.routing import IntegerConverter
 
+from handlers.models import MAX_ID
 from handlers.privacy import Keys
 from handlers.redemptions import MeasureCache
 from handlers.signing import KeyRing
@@ -16,7 +17,7 @@ class RowId(IntegerConverter):
     number is a 404, not an out-of-range error from the database (the OpenAPI document states the maximum)."""
 
     def __init__(self, map, *args, **kwargs):
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

@@ -104,6 +104,10 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
                 values_callable=lambda e: [m.value for m in e], length=24)
 
 
+MAX_ID = 2**31 - 1  # ids are INTEGER (32-bit on PostgreSQL): a larger number names nothing, and must not
+                   # reach the database driver (an out-of-range error there would be a 500)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention={
         "ix": "ix_%(column_0_label)s",

@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from handlers import accounts, colours, declarations, organisations, records, subjects
-from handlers.models import AppliesTo, CreditRecord, RecordKind, Status
+from handlers.models import MAX_ID, AppliesTo, CreditRecord, RecordKind, Status
 
 from .. import auth, db
 from ..limits import write_limit
@@ -47,7 +47,7 @@ class SubjectFile(SubjectDetail):
 
 
 class AddRecordSchema(Schema):
-    subject_id = fields.Integer(required=True, validate=validate.Range(1, 2**31 - 1))
+    subject_id = fields.Integer(required=True, validate=validate.Range(1, MAX_ID))
     category = fields.String(required=True)
     source = fields.String(required=True, metadata={"description": "the issuing organisation's source key"})
     external_id = fields.String(required=True, metadata={"description": "unique per source"})

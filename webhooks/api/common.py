@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from handlers import paging, subjects
-from handlers.models import CreditRecord
+from handlers.models import MAX_ID, CreditRecord
 from handlers.privacy import Keys
 
 from .. import db
@@ -71,7 +71,7 @@ def errors_doc(blp, *statuses: int):
 class PageArgs(Schema):
     limit = fields.Integer(load_default=paging.DEFAULT_LIMIT, validate=validate.Range(1, paging.MAX_LIMIT),
                            metadata={"description": f"at most {paging.MAX_LIMIT}"})
-    offset = fields.Integer(load_default=0, validate=validate.Range(0, 2**31 - 1))
+    offset = fields.Integer(load_default=0, validate=validate.Range(0, MAX_ID))
 
 
 def page_schema(name: str, item: type[Schema]) -> type[Schema]:

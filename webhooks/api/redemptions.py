@@ -14,7 +14,7 @@ from prometheus_client import Counter, Histogram
 
 from handlers import organisations, redemption_lists, redemptions
 from handlers.errors import DomainError
-from handlers.models import Incentive, RedemptionStatus
+from handlers.models import MAX_ID, Incentive, RedemptionStatus
 from handlers.signing import KeyRing
 
 from .. import auth, db
@@ -33,7 +33,7 @@ SCAN_CHECKS = Counter("xinma_scan_checks_total", "Code checks without redeeming"
 # A token is 135 characters (docs/code-format.md). Anything much longer is not a code at all: refuse it in
 # the schema (validation_failed), before parsing, without writing an audit row for junk.
 MAX_TOKEN_INPUT = 512
-_ID = validate.Range(min=1, max=2**31 - 1)
+_ID = validate.Range(min=1, max=MAX_ID)
 
 
 def keyring() -> KeyRing:
